@@ -1,0 +1,22 @@
+"""graphnca: Meta-Neural Cellular Automata on the line graph of a network's weights.
+
+A task network is never trained by backprop: every weight is a node carrying a hidden state, and one shared local
+rule, meta-trained by backprop through many local updates, grows the network.
+"""
+from .convert import from_sequential, to_sequential
+from .forward import task_forward
+from .graph import Arch, WeightGraph, batch, repeat
+from .line_graph import num_line_graph_edges
+from .nn import MetaNCAConv
+from .perception import neuron_means, perceive
+from .rollout import rollout
+from .rule import LocalRule, RuleConfig
+from .state import InitConfig, State, init_state, positional_hidden
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Arch", "InitConfig", "LocalRule", "MetaNCAConv", "RuleConfig", "State", "WeightGraph", "batch",
+    "from_sequential", "init_state", "neuron_means", "num_line_graph_edges", "perceive", "positional_hidden",
+    "repeat", "rollout", "task_forward", "to_sequential",
+]

@@ -1,0 +1,98 @@
+"""MetaNCAConv: one local update of every weight of a task network, as a PyG message-passing layer."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.nn import MessagePassing
+
+from ..graph import WeightGraph
+from ..line_graph import check_neighbourhood
+from ..perception import neuron_means
+from ..rule import LocalRule, RuleConfig
+
+
+class MetaNCAConv(MessagePassing):
+    r"""One Meta-NCA update of the weight states :math:`x_e = [w_e, h_e]`:
+
+    .. math::
+        x_e' = x_e + m_e \odot R\Big(\big[\, x_e,\ \tfrac{1}{|N_f(e)|}\textstyle\sum_{k \in N_f(e)} x_k,\
+        \tfrac{1}{|N_b(e)|}\sum_{k \in N_b(e)} x_k \,\big]\Big),
+        \qquad m_e \sim \mathrm{Bernoulli}(\rho)
+
+    where :math:`R` is the shared :class:`~graphnca.LocalRule`, :math:`N_f, N_b` the forward / backward
+    neighbourhoods and :math:`\rho` the fire rate (training only; in eval every weight updates, :math:`m_e = 1`).
+
+    Called with line-graph ``edge_index_f, edge_index_b`` it is a plain PyG layer (mean aggregation over the given
+    edges). Called with ``graph=WeightGraph`` it takes the hub path: neuron-level sums gathered back to weights,
+    with the rule's first layer applied to the ``N`` neuron rows before the gather (the means are linear, so this
+    is exact) — O(E) and never materialising the ``[E, 3(1+H)]`` perception.
+
+    Args:
+        hidden_size, widths, step_size, fire_rate, neighbourhood: see :class:`~graphnca.RuleConfig`.
+        rule: an existing :class:`~graphnca.LocalRule` to share (its sizes win over ``hidden_size``/``widths``).
+
+    Shapes:
+        - **input:** states :math:`(E, 1+H)`, line-graph edges :math:`(2, M_f)`, :math:`(2, M_b)` or a
+          :class:`~graphnca.WeightGraph` with :math:`E` weights, optional fire mask :math:`(E, 1)`
+        - **output:** updated states :math:`(E, 1+H)`
+    """
+
+    def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, fire_rate: float = 0.5,
+                 neighbourhood: str = "incident", rule: LocalRule | None = None):
+        super().__init__(aggr="mean", node_dim=0)
+        check_neighbourhood(neighbourhood)
+        if not 0.0 < fire_rate <= 1.0:
+            raise ValueError(f"fire_rate must be in (0, 1], got {fire_rate}")
+        self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size)
+        self.fire_rate, self.neighbourhood = float(fire_rate), neighbourhood
+
+    @classmethod
+    def from_config(cls, cfg: RuleConfig) -> "MetaNCAConv":
+        return cls(fire_rate=cfg.fire_rate, neighbourhood=cfg.neighbourhood, rule=LocalRule.from_config(cfg))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.rule.hidden_size
+
+    def sample_fire_mask(self, num_weights: int, device=None, generator: torch.Generator | None = None) -> Tensor:
+        """``[E, 1]`` float mask of the weights that update this step (all ones in eval or at rate 1)."""
+        if not self.training or self.fire_rate >= 1.0:
+            return torch.ones(num_weights, 1, device=device)
+        return (torch.rand(num_weights, 1, device=device, generator=generator) < self.fire_rate).float()
+
+    def forward(self, x: Tensor, edge_index_f: Tensor | None = None, edge_index_b: Tensor | None = None, *,
+                graph: WeightGraph | None = None, fire_mask: Tensor | None = None) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.rule.state_dim:
+            raise ValueError(f"state must be [E, 1 + H] with H = {self.hidden_size} (the rule's hidden size), "
+                             f"got {list(x.shape)}")
+        if graph is not None:
+            if x.shape[0] != graph.num_weights:
+                raise ValueError(f"state has {x.shape[0]} rows but the graph has {graph.num_weights} weights")
+            delta = self._hub_update(graph, x)
+        elif edge_index_f is not None and edge_index_b is not None:
+            m_f = self.propagate(edge_index_f, x=x)  # [E, 1 + H] mean over N_f(e)
+            m_b = self.propagate(edge_index_b, x=x)
+            delta = self.rule(torch.cat([x, m_f, m_b], dim=1))
+        else:
+            raise ValueError("MetaNCAConv needs either (edge_index_f, edge_index_b) or graph=WeightGraph")
+        if fire_mask is None:
+            fire_mask = self.sample_fire_mask(x.shape[0], x.device)
+        return x + fire_mask * delta
+
+    def _hub_update(self, graph: WeightGraph, x: Tensor) -> Tensor:
+        d = self.rule.state_dim
+        a, b, c = self.rule.first.weight.split(d, dim=1)       # each [W, D]: blocks for x, forward, backward means
+        m_f, m_b = neuron_means(graph, x, self.neighbourhood)   # [N, D]
+        if m_f is m_b:                                          # incident: one neuron table serves both
+            zf, zb = (m_f @ torch.cat([b, c]).T).split(a.shape[0], dim=1)  # [N, W] each
+        else:
+            zf, zb = m_f @ b.T, m_b @ c.T
+        z = torch.addmm(self.rule.first.bias, x, a.T)           # [E, W]
+        z = z + zf.index_select(0, graph.dst) + zb.index_select(0, graph.src)
+        return self.rule.head(z)
+
+    def __repr__(self) -> str:
+        r = self.rule
+        widths = [m.out_features for m in [r.first, *r.rest] if isinstance(m, torch.nn.Linear)]
+        return (f"{self.__class__.__name__}(hidden_size={r.hidden_size}, widths={tuple(widths[:-1])}, "
+                f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r})")

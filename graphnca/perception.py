@@ -1,0 +1,88 @@
+"""Perception: what each weight sees of its neighbourhood.
+
+For ``w: [E]`` and ``h: [E, H]`` the perception of weight ``e`` is the row
+
+.. math::
+    p_e = \\big[\\, w_e,\\ h_e,\\ \\overline{w}_{N_f(e)},\\ \\overline{h}_{N_f(e)},\\
+          \\overline{w}_{N_b(e)},\\ \\overline{h}_{N_b(e)} \\,\\big] \\in \\mathbb{R}^{3(1+H)}
+
+with means over the forward / backward neighbourhoods of :mod:`graphnca.line_graph` (a mean over an empty set is 0).
+
+Two engines compute it:
+
+* ``"hub"`` (default): every neighbourhood is one or two neurons' weight lists, so the means are neuron-level
+  sums (one ``index_add_`` by target and one by source) divided by degrees, gathered back to weights. O(E + N)
+  time and memory; the line graph is never built.
+* ``"explicit"``: PyG mean aggregation over :meth:`WeightGraph.line_graph` edges. Quadratic in neuron degree;
+  the reference the hub engine is tested against.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import scatter
+
+from .line_graph import check_neighbourhood
+
+
+def _check(graph, w: Tensor, h: Tensor) -> None:
+    if w.dim() != 1 or w.shape[0] != graph.num_weights:
+        raise ValueError(f"w must have shape [E] = [{graph.num_weights}], got {list(w.shape)}")
+    if h.dim() != 2 or h.shape[0] != graph.num_weights:
+        raise ValueError(f"h must have shape [E, H] = [{graph.num_weights}, H], got {list(h.shape)}")
+
+
+def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Tensor, Tensor]:
+    """Neuron-level means ``(M_f, M_b)``, each ``[N, D]``, of node features ``x: [E, D]``.
+
+    The forward mean of weight ``e`` is ``M_f[dst[e]]``, the backward mean ``M_b[src[e]]``. Because the means are
+    linear, any linear map (such as the rule's first layer) can be applied to these ``N`` rows before the gather.
+    """
+    check_neighbourhood(neighbourhood)
+    n, d = graph.num_neurons, x.shape[1]
+    s_in = x.new_zeros(n, d).index_add_(0, graph.dst, x)     # [N, D] sum over In(n)
+    s_out = x.new_zeros(n, d).index_add_(0, graph.src, x)    # [N, D] sum over Out(n)
+    c_in = graph.in_degree.to(x.dtype).unsqueeze(1)          # [N, 1]
+    c_out = graph.out_degree.to(x.dtype).unsqueeze(1)
+    if neighbourhood == "incident":
+        m = (s_in + s_out) / (c_in + c_out).clamp(min=1)
+        return m, m
+    mean_in, mean_out = s_in / c_in.clamp(min=1), s_out / c_out.clamp(min=1)
+    if neighbourhood == "consecutive":
+        return mean_out, mean_in
+    return mean_in, mean_out                                  # siblings
+
+
+def perceive_hub(graph, x: Tensor, neighbourhood: str = "incident") -> Tensor:
+    """Hub-engine perception of packed states ``x = [w, h]: [E, 1 + H]`` -> ``[E, 3(1 + H)]``."""
+    m_f, m_b = neuron_means(graph, x, neighbourhood)
+    return torch.cat([x, m_f[graph.dst], m_b[graph.src]], dim=1)
+
+
+def perceive_explicit(x: Tensor, edge_index_f: Tensor, edge_index_b: Tensor) -> Tensor:
+    """Explicit-engine perception from line-graph edges (row 0 neighbour, row 1 node)."""
+    n = x.shape[0]
+    m_f = scatter(x[edge_index_f[0]], edge_index_f[1], dim=0, dim_size=n, reduce="mean")
+    m_b = scatter(x[edge_index_b[0]], edge_index_b[1], dim=0, dim_size=n, reduce="mean")
+    return torch.cat([x, m_f, m_b], dim=1)
+
+
+def perceive(graph, w: Tensor, h: Tensor, neighbourhood: str = "incident", engine: str = "hub",
+             max_bytes: float = 2 ** 30) -> Tensor:
+    """Perception ``[E, 3(1 + H)]`` of every weight (see the module docstring for the row layout).
+
+    Args:
+        graph: a :class:`~graphnca.WeightGraph` (a single network or a batch).
+        w: ``[E]`` weights. h: ``[E, H]`` hidden states.
+        neighbourhood: ``"incident"``, ``"consecutive"`` or ``"siblings"``.
+        engine: ``"hub"`` (O(E)) or ``"explicit"`` (builds the line graph; refused over ``max_bytes``).
+    """
+    _check(graph, w, h)
+    check_neighbourhood(neighbourhood)
+    x = torch.cat([w.unsqueeze(1), h], dim=1)                # [E, 1 + H]
+    if engine == "hub":
+        return perceive_hub(graph, x, neighbourhood)
+    if engine == "explicit":
+        ei_f, ei_b = graph.line_graph(neighbourhood, max_bytes=max_bytes)
+        return perceive_explicit(x, ei_f, ei_b)
+    raise ValueError(f"unknown perception engine {engine!r}; choose 'hub' or 'explicit'")

@@ -1,0 +1,57 @@
+"""The inner loop: grow task networks by applying the local rule, as a pure function of the state."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint as _checkpoint
+
+from .graph import WeightGraph
+from .nn.metanca_conv import MetaNCAConv
+from .rule import LocalRule
+from .state import State
+
+
+def check_finite(state: State, what: str = "state") -> None:
+    """``ValueError`` if any weight or hidden value is NaN or infinite."""
+    for name, t in (("w", state.w), ("h", state.h)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{what} holds NaN/Inf values in {name}")
+
+
+def as_conv(rule: MetaNCAConv | LocalRule) -> MetaNCAConv:
+    """A :class:`MetaNCAConv` around a bare :class:`LocalRule` (default fire rate and neighbourhood)."""
+    return rule if isinstance(rule, MetaNCAConv) else MetaNCAConv(rule=rule)
+
+
+def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, steps: int, *,
+            checkpoint: bool = False, generator: torch.Generator | None = None,
+            callback: Callable[[int, State], None] | None = None) -> State:
+    """Apply ``steps`` local updates to every weight of ``graph`` and return the new :class:`State`.
+
+    Pure: the input state is not modified. Works under ``torch.no_grad()`` (growth) and with autograd
+    (meta-training); ``checkpoint=True`` recomputes each step in the backward pass instead of storing its
+    activations, so memory is O(E * (1 + H)) per step rather than O(E * width). Fire masks are drawn before each
+    checkpointed step, so recomputation sees the same mask. ``callback(t, state)`` runs after every step.
+    """
+    conv = as_conv(rule)
+    if state.h.shape[1] != conv.hidden_size:
+        raise ValueError(f"state has hidden size {state.h.shape[1]} but the rule expects {conv.hidden_size}")
+    if state.w.shape[0] != graph.num_weights:
+        raise ValueError(f"state has {state.w.shape[0]} weights but the graph has {graph.num_weights}")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    check_finite(state)
+    x = state.pack()                                                  # [E, 1 + H]
+    grad = torch.is_grad_enabled() and checkpoint
+
+    def step(x: Tensor, mask: Tensor) -> Tensor:
+        return conv(x, graph=graph, fire_mask=mask)
+
+    for t in range(steps):
+        mask = conv.sample_fire_mask(graph.num_weights, x.device, generator)  # [E, 1]
+        x = _checkpoint(step, x, mask, use_reentrant=False) if grad else step(x, mask)
+        if callback is not None:
+            callback(t + 1, State.unpack(x))
+    return State.unpack(x)

@@ -1,0 +1,62 @@
+"""The shared local rule: one small MLP applied to every weight's perception."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class RuleConfig:
+    """Shape and dynamics of the local rule (everything a checkpoint needs to rebuild it)."""
+
+    hidden_size: int = 8            # H, the per-weight hidden state
+    widths: tuple[int, ...] = (64,)  # hidden layers of the rule MLP
+    step_size: float = 0.1           # bound on |Δw|, |Δh| per update (tanh output times this)
+    fire_rate: float = 0.5           # probability a weight updates in a training step (all update in eval)
+    neighbourhood: str = "incident"
+
+
+class LocalRule(nn.Module):
+    r"""The node-update MLP :math:`R: \mathbb{R}^{3(1+H)} \to \mathbb{R}^{1+H}`,
+
+    .. math::
+        R(p) = s \cdot \tanh\big(\mathrm{MLP}(p)\big),
+
+    giving :math:`(\Delta w, \Delta h)` bounded by the step size :math:`s`. The last layer starts at zero, so an
+    untrained rule is the identity dynamics (every update is 0) and meta-training starts from a stable point.
+
+    Shapes:
+        - **input:** perception :math:`(E, 3(1+H))`
+        - **output:** update :math:`(E, 1+H)`
+    """
+
+    def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1):
+        super().__init__()
+        if hidden_size < 0 or not widths or any(w < 1 for w in widths):
+            raise ValueError(f"need hidden_size >= 0 and at least one positive width, got {hidden_size}, {widths}")
+        self.hidden_size, self.step_size = int(hidden_size), float(step_size)
+        self.state_dim = 1 + self.hidden_size
+        dims = [3 * self.state_dim, *widths]
+        self.first = nn.Linear(dims[0], dims[1])
+        rest: list[nn.Module] = [nn.ReLU()]
+        for a, b in zip(dims[1:-1], dims[2:]):
+            rest += [nn.Linear(a, b), nn.ReLU()]
+        last = nn.Linear(dims[-1], self.state_dim)
+        nn.init.zeros_(last.weight), nn.init.zeros_(last.bias)
+        self.rest = nn.Sequential(*rest, last)
+
+    @classmethod
+    def from_config(cls, cfg: RuleConfig) -> "LocalRule":
+        return cls(cfg.hidden_size, tuple(cfg.widths), cfg.step_size)
+
+    def head(self, z: Tensor) -> Tensor:
+        """Everything after the first linear layer: pre-activation ``[E, width] -> [E, 1 + H]``."""
+        return self.step_size * torch.tanh(self.rest(z))
+
+    def forward(self, p: Tensor) -> Tensor:
+        if p.dim() != 2 or p.shape[1] != 3 * self.state_dim:
+            raise ValueError(f"perception must be [E, 3(1+H)] = [E, {3 * self.state_dim}] for hidden size "
+                             f"{self.hidden_size}, got {list(p.shape)}")
+        return self.head(self.first(p))

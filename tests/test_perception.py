@@ -1,0 +1,72 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import graphnca
+
+from .strategies import graphs
+
+NEIGHBOURHOODS = ["incident", "consecutive", "siblings"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(graphs(), st.sampled_from(NEIGHBOURHOODS), st.integers(0, 5))
+def test_hub_equals_explicit(g, neighbourhood, H):
+    w, h = torch.randn(g.num_weights), torch.randn(g.num_weights, H)
+    hub = graphnca.perceive(g, w, h, neighbourhood)
+    ref = graphnca.perceive(g, w, h, neighbourhood, engine="explicit")
+    assert hub.shape == (g.num_weights, 3 * (1 + H))
+    torch.testing.assert_close(hub, ref, atol=1e-5, rtol=0)
+
+
+def test_row_layout_and_empty_means():
+    g = graphnca.WeightGraph.from_sizes([2, 1], bias=False)  # two weights into one output neuron
+    w, h = torch.tensor([1.0, 3.0]), torch.tensor([[10.0], [30.0]])
+    p = graphnca.perceive(g, w, h, "consecutive")
+    # forward = Out(output neuron) = empty -> 0; backward = In(input neuron) = empty -> 0
+    assert p.tolist() == [[1, 10, 0, 0, 0, 0], [3, 30, 0, 0, 0, 0]]
+    p = graphnca.perceive(g, w, h, "siblings")   # forward = In(output) = both weights
+    assert p.tolist() == [[1, 10, 2, 20, 1, 10], [3, 30, 2, 20, 3, 30]]
+    p = graphnca.perceive(g, w, h, "incident")
+    assert p[:, 2:4].tolist() == [[2, 20], [2, 20]] and p[:, 4:].tolist() == [[1, 10], [3, 30]]
+
+
+@pytest.mark.parametrize("engine", ["hub", "explicit"])
+def test_gradients_reach_w_and_h(engine):
+    g = graphnca.WeightGraph.from_sizes([3, 4, 2])
+    w = torch.randn(g.num_weights, requires_grad=True)
+    h = torch.randn(g.num_weights, 2, requires_grad=True)
+    (graphnca.perceive(g, w, h, engine=engine)[:, 3:] ** 2).sum().backward()
+    assert w.grad.abs().sum() > 0 and h.grad.abs().sum() > 0
+
+
+def test_mixed_batch_equals_separate_calls():
+    gs = [graphnca.WeightGraph.from_sizes(s) for s in ([4, 3, 2], [4, 5, 5, 2], [2, 2])]
+    b = graphnca.batch(gs)
+    w, h = torch.randn(b.num_weights), torch.randn(b.num_weights, 3)
+    joint = b.split(graphnca.perceive(b, w, h))
+    for g, p, wi, hi in zip(gs, joint, b.split(w), b.split(h)):
+        torch.testing.assert_close(p, graphnca.perceive(g, wi, hi), atol=1e-6, rtol=0)
+
+
+def test_large_graph_hub_only():
+    g = graphnca.WeightGraph.from_sizes([784, 100, 100, 10])
+    w, h = torch.randn(g.num_weights), torch.randn(g.num_weights, 2)
+    assert graphnca.perceive(g, w, h).shape == (g.num_weights, 9)
+    with pytest.raises(ValueError, match="memory budget"):
+        graphnca.perceive(g, w, h, engine="explicit")
+
+
+@pytest.mark.parametrize("w_shape, h_shape, match", [
+    ((5,), (8, 2), "w must have shape"), ((8,), (8,), "h must have shape"), ((8,), (7, 2), "h must have shape")])
+def test_bad_shapes(w_shape, h_shape, match):
+    g = graphnca.WeightGraph.from_sizes([3, 2])
+    with pytest.raises(ValueError, match=match):
+        graphnca.perceive(g, torch.zeros(w_shape), torch.zeros(h_shape))
+
+
+def test_unknown_engine():
+    g = graphnca.WeightGraph.from_sizes([3, 2])
+    with pytest.raises(ValueError, match="unknown perception engine"):
+        graphnca.perceive(g, torch.zeros(8), torch.zeros(8, 1), engine="magic")
