@@ -38,6 +38,7 @@ class InitConfig:
     """How fresh task networks start."""
 
     weight_init: str = "kaiming"      # kaiming | xavier | zeros
+    weight_scale: float = 0.1         # multiplies the random init: near-zero networks grow best (README ablation)
     hidden_init: str = "positional"   # positional | random | zeros
     input_shape: tuple[int, ...] | None = None  # e.g. (28, 28): 2-D (row, col) codes for input pixels
 
@@ -115,7 +116,7 @@ def init_state(graph: WeightGraph, hidden_size: int, cfg: InitConfig | None = No
     cfg = cfg or InitConfig()
     if cfg.hidden_init not in HIDDEN_INITS:
         raise ValueError(f"unknown hidden_init {cfg.hidden_init!r}; choose one of {HIDDEN_INITS}")
-    w = init_weights(graph, cfg.weight_init, generator)
+    w = init_weights(graph, cfg.weight_init, generator) * cfg.weight_scale
     if cfg.hidden_init == "positional":
         h = positional_hidden(graph, hidden_size, cfg.input_shape)
     elif cfg.hidden_init == "random":

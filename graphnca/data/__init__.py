@@ -1,0 +1,127 @@
+"""Task data: iris (shipped in the package), MNIST and Fashion-MNIST (local IDX files or torchvision download)."""
+from __future__ import annotations
+
+import csv
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+TASKS = ("iris", "mnist", "fashion-mnist")
+_IDX = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+@dataclass
+class TaskData:
+    """Standardised train / test tensors of a classification task (the test split is never meta-trained on)."""
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    num_classes: int
+    input_shape: tuple[int, ...] | None = None  # (28, 28) for images: 2-D positional codes
+
+    @property
+    def num_features(self) -> int:
+        return self.x_train.shape[1]
+
+    def to(self, device) -> "TaskData":
+        return TaskData(self.name, *(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
+                        self.num_classes, self.input_shape)
+
+
+def _standardise(x_train: Tensor, x_test: Tensor, per_feature: bool) -> tuple[Tensor, Tensor]:
+    mean = x_train.mean(0) if per_feature else x_train.mean()
+    std = (x_train.std(0) if per_feature else x_train.std()).clamp(min=1e-6)
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def load_iris(seed: int = 0, test_fraction: float = 0.2) -> TaskData:
+    """Iris with a seeded, class-stratified 80/20 split; features standardised with training statistics."""
+    path = Path(__file__).with_name("iris.csv")
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    x = torch.tensor([[float(v) for v in r[:4]] for r in rows])
+    y = torch.tensor([int(r[4]) for r in rows])
+    g = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for c in range(3):
+        idx = (y == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_test = round(len(idx) * test_fraction)
+        test.append(idx[:n_test]), train.append(idx[n_test:])
+    train, test = torch.cat(train), torch.cat(test)
+    x_train, x_test = _standardise(x[train], x[test], per_feature=True)
+    return TaskData("iris", x_train, y[train], x_test, y[test], 3)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzipped or not) into a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(shape)):
+        raise ValueError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {arr.size}")
+    return arr.reshape(shape)
+
+
+def _find(root: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        for p in (root / name, root / "raw" / name):
+            if p.exists():
+                return p
+    raise FileNotFoundError(f"no {stem}[.gz] under {root}")
+
+
+def _from_idx(root: Path) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    out = []
+    for split in ("train", "test"):
+        images, labels = (read_idx(_find(root, s)) for s in _IDX[split])
+        out += [torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0),
+                torch.from_numpy(labels.astype(np.int64))]
+    return out[0], out[1], out[2], out[3]
+
+
+def _from_torchvision(task: str, root: Path) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    from torchvision import datasets
+    cls = datasets.MNIST if task == "mnist" else datasets.FashionMNIST
+    out = []
+    for train in (True, False):
+        ds = cls(str(root), train=train, download=True)
+        out += [ds.data.reshape(len(ds.data), -1).float() / 255.0, ds.targets.long()]
+    return out[0], out[1], out[2], out[3]
+
+
+def load_images(task: str, data_root: str | None = None, download_root: str | None = None) -> TaskData:
+    """MNIST or Fashion-MNIST: the official 60k/10k split, pixels standardised with training statistics.
+
+    ``data_root`` is a folder holding the four IDX files (gzipped or not; offline use). Without it, torchvision
+    downloads into ``download_root`` (default ``~/.cache/graphnca``).
+    """
+    if task not in ("mnist", "fashion-mnist"):
+        raise ValueError(f"unknown image task {task!r}")
+    if data_root is not None:
+        x_tr, y_tr, x_te, y_te = _from_idx(Path(data_root))
+    else:
+        x_tr, y_tr, x_te, y_te = _from_torchvision(task, Path(download_root or Path.home() / ".cache" / "graphnca"))
+    x_tr, x_te = _standardise(x_tr, x_te, per_feature=False)
+    return TaskData(task, x_tr, y_tr, x_te, y_te, 10, (28, 28))
+
+
+def load_task(task: str, data_root: str | None = None, seed: int = 0) -> TaskData:
+    if task == "iris":
+        return load_iris(seed)
+    if task in ("mnist", "fashion-mnist"):
+        return load_images(task, data_root)
+    raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")

@@ -1,0 +1,61 @@
+"""Shared pieces of the experiments: loading a trained rule, data, and writing JSON + PNG."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..data import TaskData, load_task
+from ..nn.metanca_conv import MetaNCAConv
+from ..runinfo import run_metadata, save_figure, write_json
+from ..train import Config, grow_steps
+
+
+def load_rule(path) -> tuple[MetaNCAConv, Config]:
+    """The trained rule (eval mode) and the configuration it was trained with, from a checkpoint."""
+    ck = load_checkpoint(path)
+    try:
+        cfg = Config.from_dict(ck["config"])
+        conv = MetaNCAConv.from_config(cfg.rule)
+        conv.load_state_dict(ck["rule"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise ValueError(f"checkpoint {path} does not hold a valid rule for its configuration: "
+                         f"{str(e).splitlines()[0][:200]}") from None
+    return conv.eval(), cfg
+
+
+def rule_label(cfg: Config, path) -> str:
+    t = cfg.train
+    bits = ["pool" if t.pool_size else "no pool"] + (["damage"] if t.damage else [])
+    return f"{Path(path).parent.name or Path(path).stem} ({', '.join(bits)})"
+
+
+def task_data(cfg: Config, task: str | None = None, data_root: str | None = None) -> TaskData:
+    task = task or cfg.task.task
+    return load_task(task, data_root or cfg.task.data_root, seed=cfg.train.seed)
+
+
+def default_steps(cfg: Config, steps: int | None) -> int:
+    return steps if steps is not None else grow_steps(cfg)
+
+
+def finish(out, name: str, record: dict, plot) -> dict:
+    """Write ``OUT/NAME.json`` (with run metadata), then draw ``OUT/NAME.png`` from that file alone."""
+    out = Path(out)
+    path = out / f"{name}.json"
+    write_json(path, {**record, "meta": run_metadata()})
+    with open(path) as f:
+        data = json.load(f)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = plot(data, plt)
+    save_figure(fig, out / f"{name}.png")
+    plt.close(fig)
+    return data
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)

@@ -1,0 +1,58 @@
+"""``graphnca grow``: grow networks without backprop, evaluate them and export each as an ``nn.Sequential``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..convert import to_sequential
+from ..graph import Arch, WeightGraph
+from ..grow import accuracy, grow
+from ..runinfo import write_torch
+from .common import default_steps, finish, generator, load_rule, task_data
+
+
+def load_grown(path) -> nn.Sequential:
+    """Rebuild an exported grown network with plain PyTorch (no code is unpickled)."""
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict) or obj.get("format") != "graphnca-grown":
+        raise ValueError(f"{path} is not a network exported by graphnca grow")
+    arch = Arch.from_dict(obj["arch"])
+    model = to_sequential(WeightGraph.from_arch(arch), torch.zeros(arch.num_weights))
+    model.load_state_dict(obj["state_dict"])
+    return model
+
+
+def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0) -> dict:
+    conv, cfg = load_rule(rule)
+    data = task_data(cfg, task, data_root)
+    steps = default_steps(cfg, steps)
+    graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
+    if arch[0] != data.num_features or arch[-1] != data.num_classes:
+        raise ValueError(f"architecture {list(arch)} does not fit {data.name} "
+                         f"({data.num_features} inputs, {data.num_classes} classes)")
+    init = cfg.init
+    if data.input_shape is not None:
+        init.input_shape = data.input_shape
+    big, state = grow(conv, graph, samples, steps, init, generator(seed))
+    acc = accuracy(big, state.w, data.x_test, data.y_test)
+    out = Path(out)
+    files = []
+    for i, w in enumerate(big.split(state.w)):
+        model = to_sequential(graph, w)
+        path = out / f"net_{i:03d}.pt"
+        write_torch(path, {"format": "graphnca-grown", "arch": graph.archs[0].to_dict(),
+                           "state_dict": model.state_dict(), "test_accuracy": acc[i].item()})
+        files.append(path.name)
+    record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
+              "seed": seed, "accuracy": acc.tolist(), "files": files,
+              "summary": {"mean": acc.mean().item(), "min": acc.min().item(), "max": acc.max().item()}}
+
+    def plot(d, plt):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.hist(d["accuracy"], bins=20)
+        ax.set(xlabel="test accuracy", ylabel="networks",
+               title=f"{'-'.join(map(str, d['arch']))} grown in {d['steps']} steps ({d['task']})")
+        return fig
+    return finish(out, "grow", record, plot)["summary"]

@@ -1,0 +1,88 @@
+"""``graphnca heatmap``: accuracy of grown ``[in, X, Y, out]`` networks over a grid (the abstract's Figure 2),
+optionally beside Adam trained on the same cells and data."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..convert import to_sequential
+from ..graph import WeightGraph
+from ..grow import accuracy, grow
+from .common import default_steps, finish, generator, load_rule, task_data
+
+
+def train_adam(arch, data, epochs: int, seed: int, batch: int = 128, lr: float = 1e-3,
+               activation: str = "relu") -> float:
+    """Test accuracy of one ``arch`` MLP trained with Adam from PyTorch's default init."""
+    torch.manual_seed(seed)
+    graph = WeightGraph.from_sizes(arch, activation=activation)
+    layers = [nn.Linear(a, b) for a, b in zip(arch[:-1], arch[1:])]
+    model = to_sequential(graph, torch.cat([t for l in layers for t in (l.weight.flatten(), l.bias)]).detach())
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    g = generator(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(len(data.x_train), generator=g)
+        for i in range(0, len(perm), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
+            opt.step()
+    with torch.no_grad():
+        return (model(data.x_test).argmax(1) == data.y_test).float().mean().item()
+
+
+def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "none", epochs: int = 1,
+            data_root=None, seed: int = 0, progress: bool = True) -> dict:
+    conv, cfg = load_rule(rule)
+    data = task_data(cfg, data_root=data_root)
+    steps = default_steps(cfg, steps)
+    init = cfg.init
+    n_in, n_out = data.num_features, data.num_classes
+    hidden = list(hidden)
+    grown_mean = [[0.0] * len(hidden) for _ in hidden]
+    grown_min = [[0.0] * len(hidden) for _ in hidden]
+    adam = [[None] * len(hidden) for _ in hidden] if baseline == "adam" else None
+    cells = [(i, j) for i in range(len(hidden)) for j in range(len(hidden))]
+    gen = generator(seed)
+    for i, j in tqdm(cells, disable=not progress, desc="heatmap"):
+        arch = (n_in, hidden[i], hidden[j], n_out)
+        graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
+        big, state = grow(conv, graph, samples, steps, init, gen)
+        acc = accuracy(big, state.w, data.x_test, data.y_test)
+        grown_mean[i][j], grown_min[i][j] = acc.mean().item(), acc.min().item()
+        if adam is not None:
+            adam[i][j] = train_adam(arch, data, epochs, seed + i * len(hidden) + j, activation=cfg.task.activation)
+    flat = [v for row in grown_mean for v in row]
+    summary = {"grown_mean": sum(flat) / len(flat), "grown_min_cell": min(flat),
+               "grown_min_network": min(v for row in grown_min for v in row), "cells": len(flat)}
+    if adam is not None:
+        aflat = [v for row in adam for v in row]
+        summary |= {"adam_epochs": epochs, "adam_mean": sum(aflat) / len(aflat), "adam_min_cell": min(aflat),
+                    "cells_grown_ge_adam": sum(g >= a for g, a in zip(flat, aflat))}
+    record = {"rule": str(rule), "task": data.name, "hidden": hidden, "samples": samples, "steps": steps,
+              "seed": seed, "train_archs": [list(a) for a in cfg.task.archs], "grown_mean": grown_mean,
+              "grown_min": grown_min, "adam": adam, "summary": summary}
+    return finish(out, "heatmap", record, plot_heatmap)["summary"]
+
+
+def plot_heatmap(d: dict, plt):
+    panels = [("grown (mean of %d)" % d["samples"], d["grown_mean"])]
+    if d.get("adam"):
+        panels.append((f"Adam, {d['summary']['adam_epochs']} epoch(s)", d["adam"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    h = d["hidden"]
+    vmin = min(min(min(r) for r in grid) for _, grid in panels)
+    for ax, (title, grid) in zip(axes[0], panels):
+        im = ax.imshow(grid, origin="lower", vmin=vmin, vmax=1.0, cmap="viridis")
+        for i in range(len(h)):
+            for j in range(len(h)):
+                ax.text(j, i, f"{grid[i][j]:.2f}", ha="center", va="center", fontsize=6, color="w")
+        for a in d["train_archs"]:
+            if len(a) == 4 and a[1] in h and a[2] in h:
+                i, j = h.index(a[1]), h.index(a[2])
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
+        ax.set(xticks=range(len(h)), xticklabels=h, yticks=range(len(h)), yticklabels=h,
+               xlabel="second hidden layer Y", ylabel="first hidden layer X", title=f"{d['task']}: {title}")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig

@@ -1,0 +1,63 @@
+"""``graphnca robustness``: grow, zero out one layer plus a fraction of the weights, keep updating (Figure 3)."""
+from __future__ import annotations
+
+import torch
+
+from ..damage import zero_out
+from ..graph import WeightGraph, repeat
+from ..grow import accuracy, fresh_states
+from ..rollout import rollout
+from ..state import State
+from .common import default_steps, finish, generator, load_rule, rule_label, task_data
+
+
+@torch.no_grad()
+def damage_curve(conv, graph, init, data, steps: int, after: int, p: float, samples: int, seed: int) -> dict:
+    gen = generator(seed)
+    big = repeat(graph, samples)
+    state = State.unpack(fresh_states(graph, samples, conv.hidden_size, init, gen).view(big.num_weights, -1))
+    accs = []
+
+    def record(t, s):
+        accs.append(accuracy(big, s.w, data.x_test, data.y_test).mean().item())
+    state = rollout(conv, big, state, steps, callback=record)
+    before = accs[-1]
+    damaged = State(zero_out(big, state.w, p, gen), state.h)
+    right_after = accuracy(big, damaged.w, data.x_test, data.y_test).mean().item()
+    accs.append(right_after)
+    rollout(conv, big, damaged, after, callback=record)
+    regrow = accs[steps + 1:]
+    target = 0.99 * before
+    hit = next((i + 1 for i, a in enumerate(regrow) if a >= target), None)
+    return {"accuracy": accs, "damage_at": steps, "before": before, "right_after": right_after,
+            "after_growth_steps": regrow[min(steps, len(regrow)) - 1] if regrow else right_after,
+            "final": accs[-1], "updates_to_99pct": hit, "recovered_within_growth_steps": hit is not None
+            and hit <= steps}
+
+
+def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int = 20, data_root=None,
+               seed: int = 0, progress: bool = True) -> dict:
+    results = []
+    for path in rules:
+        conv, cfg = load_rule(path)
+        data = task_data(cfg, data_root=data_root)
+        arch = cfg.task.archs[0]
+        graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
+        init = cfg.init
+        n = default_steps(cfg, steps)
+        res = damage_curve(conv, graph, init, data, n, after if after is not None else 2 * n, p, samples, seed)
+        results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch), **res})
+    record = {"p": p, "samples": samples, "seed": seed, "results": results,
+              "summary": [{k: r[k] for k in ("label", "before", "right_after", "after_growth_steps", "final",
+                                             "updates_to_99pct", "recovered_within_growth_steps")} for r in results]}
+
+    def plot(d, plt):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for r in d["results"]:
+            ax.plot(range(1, len(r["accuracy"]) + 1), r["accuracy"], lw=1, label=r["label"])
+            ax.axvline(r["damage_at"] + 0.5, color="grey", ls=":")
+        ax.set(xlabel="updates", ylabel="mean test accuracy",
+               title=f"zero-out of one layer + {d['p']:.0%} of weights ({d['samples']} networks)")
+        ax.legend(fontsize=7)
+        return fig
+    return finish(out, "robustness", record, plot)["summary"]

@@ -1,0 +1,78 @@
+"""``graphnca stability``: keep applying the rule far past its training length (the abstract's Table 1)."""
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from ..graph import WeightGraph
+from ..grow import fresh_states, loss_and_accuracy
+from ..rollout import rollout
+from ..state import State
+from .common import finish, generator, load_rule, rule_label, task_data
+
+
+def stability_metrics(loss: list[float], tolerance: float = 0.10) -> dict:
+    """``loss[t]`` after ``t + 1`` updates -> updates to reach the minimum, and the length of the contiguous run
+    of updates around that minimum during which the loss stays within ``tolerance`` of it."""
+    t = torch.tensor(loss)
+    best = int(torch.argmin(t))
+    m = float(t[best])
+    ok = t <= m * (1 + tolerance) if m >= 0 else t <= m * (1 - tolerance)
+    lo, hi = best, best
+    while lo > 0 and ok[lo - 1]:
+        lo -= 1
+    while hi + 1 < len(t) and ok[hi + 1]:
+        hi += 1
+    return {"min_loss": m, "updates_to_min": best + 1, "updates_within_10pct": hi - lo + 1,
+            "first_within_10pct": lo + 1, "stays_to_horizon": hi + 1 == len(t), "horizon": len(t)}
+
+
+@torch.no_grad()
+def loss_curve(conv, graph: WeightGraph, init, data, updates: int, samples: int, seed: int,
+               progress: bool = True) -> tuple[list[float], list[float]]:
+    """Mean training loss and test accuracy of ``samples`` grown networks after every update."""
+    from ..graph import repeat
+    big = repeat(graph, samples)
+    x = fresh_states(graph, samples, conv.hidden_size, init, generator(seed)).view(big.num_weights, -1)
+    state, losses, accs = State.unpack(x), [], []
+    bar = tqdm(total=updates, disable=not progress, desc="stability", leave=False)
+    chunk = 100
+    for start in range(0, updates, chunk):
+        def record(t, s):
+            l, _ = loss_and_accuracy(big, s.w, data.x_train, data.y_train)
+            losses.append(l.mean().item())
+        state = rollout(conv, big, state, min(chunk, updates - start), callback=record)
+        accs.append(loss_and_accuracy(big, state.w, data.x_test, data.y_test)[1].mean().item())
+        bar.update(min(chunk, updates - start))
+    bar.close()
+    return losses, accs
+
+
+def stability(rules, out, updates: int = 10_000, samples: int = 20, data_root=None, seed: int = 0,
+              progress: bool = True) -> dict:
+    results = []
+    for path in rules:
+        conv, cfg = load_rule(path)
+        data = task_data(cfg, data_root=data_root)
+        arch = cfg.task.archs[0]
+        graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
+        losses, accs = loss_curve(conv, graph, cfg.init, data, updates, samples, seed, progress)
+        results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch),
+                        "trained_rollout": cfg.train.schedule, "pool_size": cfg.train.pool_size,
+                        "loss": losses, "test_accuracy_every_100": accs, **stability_metrics(losses)})
+    record = {"updates": updates, "samples": samples, "seed": seed, "results": results,
+              "summary": [{k: r[k] for k in ("label", "min_loss", "updates_to_min", "updates_within_10pct",
+                                             "stays_to_horizon")} | {"final_test_accuracy":
+                                                                     r["test_accuracy_every_100"][-1]}
+                          for r in results]}
+
+    def plot(d, plt):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for r in d["results"]:
+            ax.plot(range(1, len(r["loss"]) + 1), r["loss"], lw=0.8,
+                    label=f"{r['label']}: {r['updates_within_10pct']} updates within 10%")
+        ax.set(xscale="log", yscale="log", xlabel="updates", ylabel="mean training loss",
+               title=f"stability over {d['updates']} updates ({d['samples']} networks)")
+        ax.legend(fontsize=7)
+        return fig
+    return finish(out, "stability", record, plot)["summary"]

@@ -1,0 +1,39 @@
+"""``graphnca train``: meta-train a rule, checkpoint it, log JSON and plot the learning curve."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..train import Config, MetaTrainer
+from .common import finish
+
+
+def plot_training(data: dict, plt):
+    hist = data["history"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a.plot([r["step"] for r in hist], [r["loss"] for r in hist], lw=0.6)
+    a.set(xlabel="meta-step", ylabel="task loss (train batch)", yscale="log", title="meta-training loss")
+    ev = [r for r in hist if r.get("eval")]
+    for arch in (ev[0]["eval"] if ev else {}):
+        b.plot([r["step"] for r in ev], [r["eval"][arch]["mean"] for r in ev], marker=".", label=arch)
+    b.set(xlabel="meta-step", ylabel="test accuracy of grown nets", title="grown networks (fresh)")
+    if ev:
+        b.legend(fontsize=7)
+    return fig
+
+
+def train_command(cfg: Config, out, resume: bool = False, progress: bool = True) -> dict:
+    out = Path(out)
+    trainer = MetaTrainer(cfg, out)
+    ckpt = out / "checkpoint.pt"
+    if resume:
+        if not ckpt.exists():
+            raise ValueError(f"--resume given but {ckpt} does not exist")
+        trainer.load(ckpt)
+    elif ckpt.exists():
+        raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
+    summary = trainer.run(progress=progress)
+    summary["final_eval"] = trainer.evaluate(samples=max(cfg.train.eval_samples, 1))
+    summary["checkpoint"] = str(trainer.save())
+    data = finish(out, "train", {"config": cfg, "seed": cfg.train.seed, "summary": summary,
+                                 "history": trainer.history}, plot_training)
+    return data["summary"]

@@ -1,0 +1,54 @@
+"""Growing and evaluating task networks with a trained rule (no backprop through the task networks)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .forward import task_forward
+from .graph import WeightGraph, repeat
+from .nn.metanca_conv import MetaNCAConv
+from .rollout import rollout
+from .state import InitConfig, State, init_state
+
+
+def fresh_states(graph: WeightGraph, n: int, hidden_size: int, init: InitConfig,
+                 generator: torch.Generator | None = None) -> Tensor:
+    """``[n, E, 1 + H]`` packed fresh states of ``n`` copies of a single-network ``graph``."""
+    big = repeat(graph, n)
+    return init_state(big, hidden_size, init, generator).pack().view(n, graph.num_weights, -1)
+
+
+@torch.no_grad()
+def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
+         generator: torch.Generator | None = None, state: State | None = None) -> tuple[WeightGraph, State]:
+    """Grow ``n`` networks of ``graph``'s architecture from fresh states (or from ``state``) in eval mode."""
+    was = conv.training
+    conv.eval()
+    try:
+        big = repeat(graph, n)
+        if state is None:
+            state = State.unpack(fresh_states(graph, n, conv.hidden_size, init, generator).view(big.num_weights, -1)
+                                 .to(graph.device))
+        return big, rollout(conv, big, state, steps, generator=generator)
+    finally:
+        conv.train(was)
+
+
+@torch.no_grad()
+def accuracy(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor, chunk: int = 4096) -> Tensor:
+    """``[B]`` accuracy of every network in ``graph`` on ``(x, y)``, in data chunks to bound memory."""
+    correct = torch.zeros(graph.num_graphs, device=w.device)
+    for i in range(0, len(x), chunk):
+        logits = task_forward(graph, w, x[i:i + chunk])
+        if isinstance(logits, list):
+            logits = torch.stack(logits)
+        correct += (logits.argmax(-1) == y[i:i + chunk]).float().sum(1)
+    return correct / len(x)
+
+
+@torch.no_grad()
+def loss_and_accuracy(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-network mean cross-entropy and accuracy ``([B], [B])`` on a (small) data set."""
+    logits = task_forward(graph, w, x)                                    # [B, N, C]
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(logits.shape[0], -1), reduction="none")
+    return ce.mean(1), (logits.argmax(-1) == y).float().mean(1)

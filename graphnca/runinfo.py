@@ -1,0 +1,85 @@
+"""Run metadata and atomic file writes shared by training, experiments and benchmarks."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import torch
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        rev = out.stdout.strip()
+        if not rev:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    device = torch.device(device or "cpu")
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cpus, {torch.get_num_threads()} threads)"
+
+
+def run_metadata(device=None) -> dict:
+    import numpy
+    import torch_geometric
+    from . import __version__
+    return {"graphnca": __version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "device": device_name(device), "git_revision": git_revision()}
+
+
+def to_jsonable(obj):
+    if is_dataclass(obj):
+        return to_jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, data) -> None:
+    """Write JSON atomically (a temporary file renamed over the target): readers never see half a file."""
+    text = json.dumps(to_jsonable(data), indent=2).encode()
+    _atomic(Path(path), lambda f: f.write(text))
+
+
+def write_torch(path, obj) -> None:
+    _atomic(Path(path), lambda f: torch.save(obj, f))
+
+
+def save_figure(fig, path) -> None:
+    _atomic(Path(path), lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))

@@ -1,0 +1,274 @@
+"""The outer loop: meta-train the local rule by backprop through rollouts of many task networks at once."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .damage import zero_out
+from .data import TaskData, load_task
+from .forward import task_forward
+from .graph import WeightGraph, batch
+from .grow import accuracy, fresh_states, grow
+from .nn.metanca_conv import MetaNCAConv
+from .pool import SamplePool
+from .rollout import rollout
+from .rule import RuleConfig
+from .runinfo import run_metadata, write_json
+from .schedules import parse_schedule
+from .state import InitConfig, State
+
+
+@dataclass
+class TaskConfig:
+    """What the grown networks are for."""
+
+    task: str = "iris"
+    archs: tuple[tuple[int, ...], ...] = ((4, 8, 8, 3),)  # meta-training architectures, grown side by side
+    activation: str = "relu"
+    data_root: str | None = None    # folder with IDX files (offline MNIST / Fashion-MNIST)
+    data_batch: int = 0             # examples per meta-step; 0 = the whole training set
+
+
+@dataclass
+class TrainConfig:
+    """The outer (meta) optimisation."""
+
+    steps: int = 3000
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    warmup: int = 20                 # linear LR warm-up, then cosine decay to lr * min_lr_ratio
+    min_lr_ratio: float = 0.1
+    schedule: str = "uniform:10,20"  # rollout length: fixed:T | uniform:LOW,HIGH | growing:LOW,HIGH,OVER
+    grow_steps: int = 0              # steps used to grow networks at evaluation; 0 = the schedule's maximum
+    batch_per_arch: int = 8          # task networks per architecture per meta-step
+    pool_size: int = 64              # sample pool per architecture; 0 = always start from fresh states
+    pool_fresh: int = 1              # worst pooled samples replaced by fresh states each meta-step
+    damage: int = 0                  # pooled samples per architecture hit by zero-out damage each meta-step
+    damage_p: float = 0.3            # fraction of the other weights zeroed besides one whole layer
+    grad_mode: str = "normalize"     # normalize: per-parameter unit-norm gradients; clip: global norm clip
+    clip: float = 1.0
+    spike_factor: float = 5.0        # roll back a step whose loss > factor * running mean ...
+    spike_min_delta: float = 0.5     # ... and > running mean + this (tiny running means are not spikes)
+    grad_checkpoint: bool = True
+    eval_every: int = 500
+    eval_samples: int = 16
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass
+class Config:
+    rule: RuleConfig = field(default_factory=RuleConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "Config":
+        def tup(v):
+            return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
+        rule = RuleConfig(**{**d["rule"], "widths": tup(d["rule"]["widths"])})
+        init = InitConfig(**{**d["init"], "input_shape": tup(d["init"]["input_shape"])})
+        task = TaskConfig(**{**d["task"], "archs": tup(d["task"]["archs"])})
+        return Config(rule, init, task, TrainConfig(**d["train"]))
+
+
+def check_config(cfg: Config, data: TaskData) -> None:
+    t = cfg.train
+    if cfg.task.task != data.name:
+        raise ValueError(f"task config names {cfg.task.task!r} but the data is {data.name!r}")
+    for a in cfg.task.archs:
+        if a[0] != data.num_features or a[-1] != data.num_classes:
+            raise ValueError(f"architecture {list(a)} does not fit {data.name}: it needs {data.num_features} "
+                             f"inputs and {data.num_classes} outputs")
+    if t.grad_mode not in ("normalize", "clip"):
+        raise ValueError(f"grad_mode must be 'normalize' or 'clip', got {t.grad_mode!r}")
+    if t.pool_size and not (t.batch_per_arch <= t.pool_size and t.pool_fresh + t.damage <= t.batch_per_arch):
+        raise ValueError("need batch_per_arch <= pool_size and pool_fresh + damage <= batch_per_arch")
+    parse_schedule(t.schedule)
+
+
+def grow_steps(cfg: Config) -> int:
+    return cfg.train.grow_steps or parse_schedule(cfg.train.schedule).max
+
+
+class MetaTrainer:
+    """Owns the rule, optimiser, pools and RNG of one meta-training run; :meth:`run` is resumable exactly."""
+
+    def __init__(self, cfg: Config, out: str | Path, data: TaskData | None = None):
+        self.cfg, self.out = cfg, Path(out)
+        t = cfg.train
+        self.device = torch.device(t.device)
+        data = data or load_task(cfg.task.task, cfg.task.data_root, seed=t.seed)
+        if cfg.init.input_shape is None and data.input_shape is not None:
+            cfg.init.input_shape = data.input_shape
+        check_config(cfg, data)
+        self.data = data.to(self.device)
+        torch.manual_seed(t.seed)                                  # rule parameter init
+        self.gen = torch.Generator().manual_seed(t.seed)           # everything else: inits, pools, masks, data
+        self.conv = MetaNCAConv.from_config(cfg.rule).to(self.device)
+        self.schedule = parse_schedule(t.schedule)
+        self.graphs = [WeightGraph.from_sizes(a, activation=cfg.task.activation).to(self.device)
+                       for a in cfg.task.archs]
+        self.batch_graph = batch([g for g in self.graphs for _ in range(t.batch_per_arch)])
+        self.pools = [SamplePool(self._fresh(g, t.pool_size)) for g in self.graphs] if t.pool_size else None
+        self.opt = torch.optim.AdamW(self.conv.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
+        self.step, self.loss_ema, self.history = 0, None, []
+
+    # ---- pieces -----------------------------------------------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        t = self.cfg.train
+        if step < t.warmup:
+            return (step + 1) / t.warmup
+        frac = min(1.0, (step - t.warmup) / max(1, t.steps - t.warmup))
+        return t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+
+    def _fresh(self, graph: WeightGraph, n: int) -> torch.Tensor:
+        return fresh_states(graph, n, self.cfg.rule.hidden_size, self.cfg.init, self.gen).to(self.device)
+
+    def _initial_states(self) -> tuple[torch.Tensor, list]:
+        """``[sum E, 1 + H]`` start states of this meta-step and the pool indices they came from."""
+        t, xs, picks = self.cfg.train, [], []
+        for a, g in enumerate(self.graphs):
+            if self.pools is None:
+                xs.append(self._fresh(g, t.batch_per_arch)), picks.append(None)
+                continue
+            idx = self.pools[a].sample(t.batch_per_arch, self.gen)   # worst first
+            x = self.pools[a].states[idx].clone().to(self.device)
+            if t.pool_fresh:
+                x[:t.pool_fresh] = self._fresh(g, t.pool_fresh)
+            if t.damage:                                             # damage the best ones: they must regrow
+                hurt = x[-t.damage:]
+                flat = hurt.reshape(-1, hurt.shape[-1])
+                big = batch([g] * t.damage)
+                flat[:, 0] = zero_out(big, flat[:, 0], t.damage_p, self.gen)
+                x[-t.damage:] = flat.view_as(hurt)
+            xs.append(x), picks.append(idx)
+        return torch.cat(xs).reshape(-1, xs[0].shape[-1]), picks
+
+    def _data_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        d, n = self.data, self.cfg.task.data_batch
+        if not n or n >= len(d.x_train):
+            return d.x_train, d.y_train
+        idx = torch.randint(len(d.x_train), (n,), generator=self.gen).to(self.device)
+        return d.x_train[idx], d.y_train[idx]
+
+    # ---- one meta-step ----------------------------------------------------------------------------------------
+    def meta_step(self) -> dict:
+        t = self.cfg.train
+        self.conv.train()
+        x0, picks = self._initial_states()
+        steps = self.schedule(self.step, self.gen)
+        xb, yb = self._data_batch()
+        final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
+                        generator=self.gen)
+        logits = task_forward(self.batch_graph, final.w, xb)                     # [B, N, C]
+        per_net = F.cross_entropy(logits.transpose(1, 2), yb.expand(logits.shape[0], -1),
+                                  reduction="none").mean(1)                     # [B]
+        loss = per_net.mean()
+        acc = (logits.argmax(-1) == yb).float().mean().item()
+        self.opt.zero_grad(set_to_none=True)
+        value = loss.item()
+        ok = math.isfinite(value) and not self._is_spike(value)
+        if ok:
+            loss.backward()
+            ok = all(p.grad is None or torch.isfinite(p.grad).all() for p in self.conv.parameters())
+        if ok:
+            self._condition_gradients()
+            self.opt.step()
+            self.loss_ema = value if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * value
+            if self.pools is not None:
+                x = torch.cat([final.w.unsqueeze(1), final.h], 1).detach().view(len(self.graphs), t.batch_per_arch,
+                                                                                 -1, x0.shape[-1])
+                for a, pool in enumerate(self.pools):
+                    pool.commit(picks[a], x[a], per_net.view(len(self.graphs), -1)[a])
+        else:                                                                   # roll back: nothing is kept
+            self.opt.zero_grad(set_to_none=True)
+        self.sched.step()
+        self.step += 1
+        return {"step": self.step, "loss": value, "acc": acc, "rollout": steps, "rolled_back": not ok,
+                "lr": self.sched.get_last_lr()[0]}
+
+    def _is_spike(self, value: float) -> bool:
+        t, ema = self.cfg.train, self.loss_ema
+        return (ema is not None and self.step > t.warmup and value > t.spike_factor * ema
+                and value > ema + t.spike_min_delta)
+
+    def _condition_gradients(self) -> None:
+        params = [p for p in self.conv.parameters() if p.grad is not None]
+        if self.cfg.train.grad_mode == "normalize":     # GNCA: every tensor moves at the LR, whatever its scale
+            for p in params:
+                p.grad.div_(p.grad.norm() + 1e-8)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.train.clip)
+
+    # ---- evaluation, checkpoints, the loop --------------------------------------------------------------------
+    def evaluate(self, samples: int | None = None) -> dict:
+        """Test accuracy of freshly grown networks of every meta-training architecture."""
+        n = samples or self.cfg.train.eval_samples
+        out = {}
+        for g in self.graphs:
+            big, st = grow(self.conv, g, n, grow_steps(self.cfg), self.cfg.init, self.gen)
+            acc = accuracy(big, st.w, self.data.x_test, self.data.y_test)
+            out["-".join(map(str, g.archs[0].sizes))] = {"mean": acc.mean().item(), "min": acc.min().item()}
+        return out
+
+    def state_dict(self) -> dict:
+        return {"config": self.cfg.to_dict(), "rule": self.conv.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "generator": self.gen.get_state(),
+                "pools": None if self.pools is None else [p.state_dict() for p in self.pools],
+                "step": self.step, "loss_ema": self.loss_ema, "history": self.history}
+
+    def save(self, path: Path | None = None) -> Path:
+        path = path or self.out / "checkpoint.pt"
+        save_checkpoint(path, self.state_dict())
+        return path
+
+    def load(self, path) -> None:
+        ck = load_checkpoint(path, map_location=self.device)
+        if Config.from_dict(ck["config"]) != self.cfg:
+            raise ValueError(f"checkpoint {path} was written with a different configuration; resume with the "
+                             f"same flags (or start a new --out)")
+        self.conv.load_state_dict(ck["rule"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        self.gen.set_state(ck["generator"])
+        if self.pools is not None:
+            for p, d in zip(self.pools, ck["pools"]):
+                p.load_state_dict(d)
+        self.step, self.loss_ema, self.history = ck["step"], ck["loss_ema"], list(ck["history"])
+
+    def run(self, progress: bool = True, stop_after: int | None = None) -> dict:
+        """Meta-train up to ``train.steps`` (or ``stop_after`` more steps), checkpointing as configured."""
+        t = self.cfg.train
+        end = t.steps if stop_after is None else min(t.steps, self.step + stop_after)
+        bar = tqdm(total=t.steps, initial=self.step, disable=not progress, desc="meta-train", dynamic_ncols=True)
+        start = time.perf_counter()
+        while self.step < end:
+            rec = self.meta_step()
+            if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+                rec["eval"] = self.evaluate()
+            self.history.append(rec)
+            bar.update(1)
+            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.3f}", T=rec["rollout"])
+            if t.checkpoint_every and (self.step % t.checkpoint_every == 0 or self.step == end):
+                self.save()
+        bar.close()
+        summary = {"steps": self.step, "wall_s": time.perf_counter() - start,
+                   "rolled_back": sum(r["rolled_back"] for r in self.history),
+                   "final_eval": self.history[-1].get("eval") if self.history else None}
+        write_json(self.out / "train.json", {"config": self.cfg, "seed": t.seed, "meta": run_metadata(self.device),
+                                             "summary": summary, "history": self.history})
+        return summary
