@@ -47,6 +47,7 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
         given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
         parts[name] = dataclasses.replace(current, **given)
     cfg = Config(**parts)
+    cfg.task.archs = tuple(tuple(a) for a in cfg.task.archs)
     if cfg.task.task in ("mnist", "fashion-mnist") and args.archs is None:
         cfg.task.archs = ((784, 50, 50, 10),)
     return cfg

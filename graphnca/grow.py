@@ -21,9 +21,13 @@ def fresh_states(graph: WeightGraph, n: int, hidden_size: int, init: InitConfig,
 @torch.no_grad()
 def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
          generator: torch.Generator | None = None, state: State | None = None) -> tuple[WeightGraph, State]:
-    """Grow ``n`` networks of ``graph``'s architecture from fresh states (or from ``state``) in eval mode."""
+    """Grow ``n`` networks of ``graph``'s architecture from fresh states (or from ``state``).
+
+    Growth uses the dynamics the rule was trained with: a rule trained asynchronously (``fire_rate < 1``) keeps
+    its random fire mask (drawn from ``generator``); a synchronous rule runs in eval mode.
+    """
     was = conv.training
-    conv.eval()
+    conv.train(conv.fire_rate < 1.0)
     try:
         big = repeat(graph, n)
         if state is None:
@@ -47,8 +51,10 @@ def accuracy(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor, chunk: int = 4
 
 
 @torch.no_grad()
-def loss_and_accuracy(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+def loss_and_accuracy(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor,
+                      label_smoothing: float = 0.0) -> tuple[Tensor, Tensor]:
     """Per-network mean cross-entropy and accuracy ``([B], [B])`` on a (small) data set."""
     logits = task_forward(graph, w, x)                                    # [B, N, C]
-    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(logits.shape[0], -1), reduction="none")
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(logits.shape[0], -1), reduction="none",
+                                           label_smoothing=label_smoothing)
     return ce.mean(1), (logits.argmax(-1) == y).float().mean(1)

@@ -14,7 +14,7 @@ class RuleConfig:
     hidden_size: int = 8            # H, the per-weight hidden state
     widths: tuple[int, ...] = (64,)  # hidden layers of the rule MLP
     step_size: float = 0.1           # bound on |Δw|, |Δh| per update (tanh output times this)
-    fire_rate: float = 0.5           # probability a weight updates in a training step (all update in eval)
+    fire_rate: float = 1.0           # probability a weight updates per step (<1: asynchronous, as in GNCA)
     neighbourhood: str = "incident"
 
 

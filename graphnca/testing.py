@@ -71,3 +71,33 @@ def assert_round_trip(model: nn.Sequential, x: Tensor) -> None:
     assert torch.equal(w, w2), "weights changed in the round trip"
     with torch.no_grad():
         assert torch.equal(model(x), back(x)), "outputs differ after the round trip"
+
+
+def write_fake_idx(root, n_train: int = 64, n_test: int = 32, gzipped: bool = True, seed: int = 0) -> None:
+    """Write a tiny MNIST-shaped data set (four IDX files) under ``root``, for offline tests of the image path.
+
+    Labels are learnable: class ``k`` lights up a 4-pixel-high band at row ``2k`` (noise elsewhere).
+    """
+    import gzip
+    from pathlib import Path
+
+    import numpy as np
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+
+    def idx_bytes(arr: "np.ndarray") -> bytes:
+        header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
+        return header + arr.astype(np.uint8).tobytes()
+
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, k in enumerate(labels):
+            images[i, 2 * k + 2: 2 * k + 6] = 255
+        for stem, arr in ((f"{split}-images-idx3-ubyte", images), (f"{split}-labels-idx1-ubyte", labels)):
+            data = idx_bytes(arr)
+            if gzipped:
+                (root / f"{stem}.gz").write_bytes(gzip.compress(data))
+            else:
+                (root / stem).write_bytes(data)

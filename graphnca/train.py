@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class TaskConfig:
     activation: str = "relu"
     data_root: str | None = None    # folder with IDX files (offline MNIST / Fashion-MNIST)
     data_batch: int = 0             # examples per meta-step; 0 = the whole training set
+    label_smoothing: float = 0.1    # gives the task loss a finite optimum, so a stable rule can stop growing
 
 
 @dataclass
@@ -156,7 +158,7 @@ class MetaTrainer:
                 flat[:, 0] = zero_out(big, flat[:, 0], t.damage_p, self.gen)
                 x[-t.damage:] = flat.view_as(hurt)
             xs.append(x), picks.append(idx)
-        return torch.cat(xs).reshape(-1, xs[0].shape[-1]), picks
+        return torch.cat([x.reshape(-1, x.shape[-1]) for x in xs]), picks
 
     def _data_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         d, n = self.data, self.cfg.task.data_batch
@@ -175,8 +177,8 @@ class MetaTrainer:
         final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
                         generator=self.gen)
         logits = task_forward(self.batch_graph, final.w, xb)                     # [B, N, C]
-        per_net = F.cross_entropy(logits.transpose(1, 2), yb.expand(logits.shape[0], -1),
-                                  reduction="none").mean(1)                     # [B]
+        per_net = F.cross_entropy(logits.transpose(1, 2), yb.expand(logits.shape[0], -1), reduction="none",
+                                  label_smoothing=self.cfg.task.label_smoothing).mean(1)  # [B]
         loss = per_net.mean()
         acc = (logits.argmax(-1) == yb).float().mean().item()
         self.opt.zero_grad(set_to_none=True)
@@ -189,14 +191,16 @@ class MetaTrainer:
             self._condition_gradients()
             self.opt.step()
             self.loss_ema = value if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * value
-            if self.pools is not None:
-                x = torch.cat([final.w.unsqueeze(1), final.h], 1).detach().view(len(self.graphs), t.batch_per_arch,
-                                                                                 -1, x0.shape[-1])
-                for a, pool in enumerate(self.pools):
-                    pool.commit(picks[a], x[a], per_net.view(len(self.graphs), -1)[a])
+            if self.pools is not None:                          # arch a owns a contiguous block of B nets
+                blocks = torch.split(final.pack().detach(), [t.batch_per_arch * g.num_weights for g in self.graphs])
+                for a, (pool, x) in enumerate(zip(self.pools, blocks)):
+                    pool.commit(picks[a], x.view(t.batch_per_arch, -1, x.shape[-1]),
+                                per_net.view(len(self.graphs), -1)[a])
         else:                                                                   # roll back: nothing is kept
             self.opt.zero_grad(set_to_none=True)
-        self.sched.step()
+        with warnings.catch_warnings():      # a rolled-back step skips opt.step() but keeps the LR on schedule
+            warnings.simplefilter("ignore", UserWarning)
+            self.sched.step()
         self.step += 1
         return {"step": self.step, "loss": value, "acc": acc, "rollout": steps, "rolled_back": not ok,
                 "lr": self.sched.get_last_lr()[0]}
@@ -238,9 +242,11 @@ class MetaTrainer:
 
     def load(self, path) -> None:
         ck = load_checkpoint(path, map_location=self.device)
-        if Config.from_dict(ck["config"]) != self.cfg:
+        saved = Config.from_dict(ck["config"])
+        saved.train.steps = self.cfg.train.steps        # resuming may extend (or shorten) the run, nothing else
+        if saved != self.cfg:
             raise ValueError(f"checkpoint {path} was written with a different configuration; resume with the "
-                             f"same flags (or start a new --out)")
+                             f"same flags (only --steps may change) or start a new --out")
         self.conv.load_state_dict(ck["rule"])
         self.opt.load_state_dict(ck["optimizer"])
         self.sched.load_state_dict(ck["scheduler"])

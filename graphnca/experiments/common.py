@@ -14,7 +14,7 @@ from ..train import Config, grow_steps
 
 
 def load_rule(path) -> tuple[MetaNCAConv, Config]:
-    """The trained rule (eval mode) and the configuration it was trained with, from a checkpoint."""
+    """The trained rule and the configuration it was trained with, from a checkpoint."""
     ck = load_checkpoint(path)
     try:
         cfg = Config.from_dict(ck["config"])
@@ -23,7 +23,8 @@ def load_rule(path) -> tuple[MetaNCAConv, Config]:
     except (KeyError, TypeError, RuntimeError) as e:
         raise ValueError(f"checkpoint {path} does not hold a valid rule for its configuration: "
                          f"{str(e).splitlines()[0][:200]}") from None
-    return conv.eval(), cfg
+    conv.train(conv.fire_rate < 1.0)  # grow with the dynamics it was trained with (see graphnca.grow.grow)
+    return conv, cfg
 
 
 def rule_label(cfg: Config, path) -> str:

@@ -29,8 +29,8 @@ def stability_metrics(loss: list[float], tolerance: float = 0.10) -> dict:
 
 @torch.no_grad()
 def loss_curve(conv, graph: WeightGraph, init, data, updates: int, samples: int, seed: int,
-               progress: bool = True) -> tuple[list[float], list[float]]:
-    """Mean training loss and test accuracy of ``samples`` grown networks after every update."""
+               label_smoothing: float = 0.0, progress: bool = True) -> tuple[list[float], list[float]]:
+    """Mean training loss (the meta-training objective) after every update, and test accuracy every 100."""
     from ..graph import repeat
     big = repeat(graph, samples)
     x = fresh_states(graph, samples, conv.hidden_size, init, generator(seed)).view(big.num_weights, -1)
@@ -39,7 +39,7 @@ def loss_curve(conv, graph: WeightGraph, init, data, updates: int, samples: int,
     chunk = 100
     for start in range(0, updates, chunk):
         def record(t, s):
-            l, _ = loss_and_accuracy(big, s.w, data.x_train, data.y_train)
+            l, _ = loss_and_accuracy(big, s.w, data.x_train, data.y_train, label_smoothing)
             losses.append(l.mean().item())
         state = rollout(conv, big, state, min(chunk, updates - start), callback=record)
         accs.append(loss_and_accuracy(big, state.w, data.x_test, data.y_test)[1].mean().item())
@@ -56,7 +56,8 @@ def stability(rules, out, updates: int = 10_000, samples: int = 20, data_root=No
         data = task_data(cfg, data_root=data_root)
         arch = cfg.task.archs[0]
         graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
-        losses, accs = loss_curve(conv, graph, cfg.init, data, updates, samples, seed, progress)
+        losses, accs = loss_curve(conv, graph, cfg.init, data, updates, samples, seed,
+                                  cfg.task.label_smoothing, progress)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch),
                         "trained_rollout": cfg.train.schedule, "pool_size": cfg.train.pool_size,
                         "loss": losses, "test_accuracy_every_100": accs, **stability_metrics(losses)})

@@ -1,0 +1,94 @@
+"""Every CLI command on a tiny setting: it runs, prints a summary and writes valid JSON + PNG."""
+import json
+
+import pytest
+import torch
+
+from graphnca.cli import main
+from graphnca.experiments import load_grown
+from graphnca.testing import write_fake_idx
+
+TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--schedule", "uniform:2,3",
+              "--eval-every", "3", "--eval-samples", "2", "--checkpoint-every", "2", "--widths", "8",
+              "--hidden-size", "4"]
+
+
+def read_json(path):
+    data = json.loads(path.read_text())
+    assert data["meta"]["torch"] == torch.__version__ and "git_revision" in data["meta"]
+    assert path.with_suffix(".png").stat().st_size > 1000
+    return data
+
+
+@pytest.fixture(scope="module")
+def iris_rule(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    assert main(["train", "--out", str(out), "--arch", "4,5,3", *TINY_TRAIN]) == 0
+    return out / "checkpoint.pt"
+
+
+def test_train_writes_json_and_resumes(iris_rule, capsys):
+    data = read_json(iris_rule.parent / "train.json")
+    assert data["summary"]["steps"] == 3 and data["seed"] == 0
+    assert data["config"]["task"]["archs"] == [[4, 5, 3]]
+    # a finished run refuses to be silently overwritten, and --resume continues it to the (larger) step count
+    assert main(["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", *TINY_TRAIN]) == 2
+    assert "--resume" in capsys.readouterr().err
+    flags = [f if f != "3" else "4" for f in TINY_TRAIN[:2]] + TINY_TRAIN[2:]
+    assert main(["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", "--resume", *flags]) == 0
+    assert read_json(iris_rule.parent / "train.json")["summary"]["steps"] == 4
+    assert main(["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", "--resume", "--lr", "0.5",
+                 *flags]) == 2
+    assert "different configuration" in capsys.readouterr().err
+
+
+def test_grow_exports_plain_pytorch_models(iris_rule, tmp_path):
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,6,3", "--samples", "3", "--out", str(tmp_path)]) == 0
+    data = read_json(tmp_path / "grow.json")
+    assert len(data["accuracy"]) == 3 and len(data["files"]) == 3
+    model = load_grown(tmp_path / data["files"][0])
+    assert model(torch.randn(5, 4)).shape == (5, 3)
+    raw = torch.load(tmp_path / data["files"][0], weights_only=True)   # plain PyTorch can read it too
+    assert raw["arch"]["sizes"] == [4, 7, 6, 3] and "0.weight" in raw["state_dict"]
+
+
+def test_heatmap_with_adam_baseline(iris_rule, tmp_path):
+    assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3,5", "--samples", "2", "--baseline", "adam",
+                 "--epochs", "1", "--out", str(tmp_path)]) == 0
+    data = read_json(tmp_path / "heatmap.json")
+    assert len(data["grown_mean"]) == 2 and len(data["adam"][1]) == 2 and data["summary"]["cells"] == 4
+
+
+def test_stability_and_robustness(iris_rule, tmp_path):
+    assert main(["stability", "--rule", str(iris_rule), "--rule", str(iris_rule), "--updates", "150",
+                 "--samples", "2", "--out", str(tmp_path / "s")]) == 0
+    s = read_json(tmp_path / "s" / "stability.json")
+    assert len(s["results"]) == 2 and len(s["results"][0]["loss"]) == 150
+    assert main(["robustness", "--rule", str(iris_rule), "--samples", "2", "--steps", "3", "--after", "4",
+                 "--out", str(tmp_path / "r")]) == 0
+    r = read_json(tmp_path / "r" / "robustness.json")
+    assert len(r["results"][0]["accuracy"]) == 3 + 1 + 4
+
+
+def test_demo_tiny(tmp_path):
+    assert main(["demo", "--out", str(tmp_path), "--steps", "2", "--samples", "2", "--updates", "20"]) == 0
+    assert (tmp_path / "stability" / "stability.json").exists() and (tmp_path / "damage" / "train.json").exists()
+
+
+def test_mnist_offline_from_idx_folder(tmp_path):
+    write_fake_idx(tmp_path / "data", 40, 20)
+    args = ["train", "--task", "mnist", "--data-root", str(tmp_path / "data"), "--arch", "784,6,10",
+            "--data-batch", "16", "--out", str(tmp_path / "run"), *TINY_TRAIN]
+    assert main(args) == 0
+    data = read_json(tmp_path / "run" / "train.json")
+    assert data["config"]["init"]["input_shape"] == [28, 28]
+
+
+def test_bad_inputs_give_one_clear_error(iris_rule, tmp_path, capsys):
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.ones(2)}, foreign)
+    assert main(["grow", "--rule", str(foreign), "--arch", "4,5,3", "--out", str(tmp_path / "g")]) == 2
+    assert "not a graphnca checkpoint" in capsys.readouterr().err
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,5,2", "--out", str(tmp_path / "g")]) == 2
+    assert "does not fit iris" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()

@@ -1,0 +1,40 @@
+import gzip
+
+import pytest
+import torch
+
+from graphnca.data import load_images, load_iris, load_task, read_idx
+from graphnca.testing import write_fake_idx
+
+
+def test_iris_split_is_stratified_80_20_and_seeded():
+    d = load_iris(seed=0)
+    assert d.x_train.shape == (120, 4) and d.x_test.shape == (30, 4)
+    assert torch.bincount(d.y_test).tolist() == [10, 10, 10]
+    assert torch.allclose(d.x_train.mean(0), torch.zeros(4), atol=1e-5)
+    assert torch.equal(load_iris(seed=0).y_test, d.y_test)
+    assert not torch.equal(load_iris(seed=1).x_test, d.x_test)
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_idx_folder(tmp_path, gzipped):
+    write_fake_idx(tmp_path, 20, 10, gzipped=gzipped)
+    d = load_images("mnist", data_root=str(tmp_path))
+    assert d.x_train.shape == (20, 784) and d.x_test.shape == (10, 784) and d.input_shape == (28, 28)
+    assert d.y_train.dtype == torch.long and d.num_classes == 10
+
+
+def test_idx_errors(tmp_path):
+    (tmp_path / "bad.gz").write_bytes(gzip.compress(b"\x00\x00\x0d\x01\x00\x00\x00\x02ab"))
+    with pytest.raises(ValueError, match="not an unsigned-byte IDX"):
+        read_idx(tmp_path / "bad.gz")
+    (tmp_path / "short").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05ab")
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(tmp_path / "short")
+    with pytest.raises(FileNotFoundError, match="train-images"):
+        load_images("mnist", data_root=str(tmp_path / "empty"))
+
+
+def test_unknown_task():
+    with pytest.raises(ValueError, match="unknown task"):
+        load_task("cifar")

@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+from graphnca.pool import SamplePool
+
+
+def test_sample_is_distinct_and_worst_first():
+    pool = SamplePool(torch.zeros(10, 4, 3))
+    pool.loss = torch.arange(10.0)
+    idx = pool.sample(5, torch.Generator().manual_seed(0))
+    assert len(set(idx.tolist())) == 5
+    assert pool.loss[idx].tolist() == sorted(pool.loss[idx].tolist(), reverse=True)
+
+
+def test_commit_replaces_only_the_picked_samples():
+    pool = SamplePool(torch.zeros(6, 4, 3))
+    idx = torch.tensor([4, 1])
+    pool.commit(idx, torch.ones(2, 4, 3), torch.tensor([0.5, 0.25]))
+    assert pool.states[[1, 4]].eq(1).all() and pool.states[[0, 2, 3, 5]].eq(0).all()
+    assert pool.loss[4].item() == 0.5 and pool.loss[1].item() == 0.25 and torch.isinf(pool.loss[0])
+
+
+def test_pool_errors():
+    with pytest.raises(ValueError, match=r"\[P, E, 1 \+ H\]"):
+        SamplePool(torch.zeros(3, 4))
+    pool = SamplePool(torch.zeros(3, 4, 2))
+    with pytest.raises(ValueError, match="cannot sample"):
+        pool.sample(4)
+    with pytest.raises(ValueError, match="does not fit"):
+        pool.commit(torch.tensor([0]), torch.zeros(1, 5, 2), torch.zeros(1))
