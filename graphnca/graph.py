@@ -204,6 +204,41 @@ class WeightGraph:
         sizes = self.ptr_w[1:] - self.ptr_w[:-1]
         return torch.repeat_interleave(torch.arange(self.num_graphs, device=self.device), sizes)
 
+    @cached_property
+    def dense_runs(self) -> tuple[list[tuple], Tensor]:
+        """Block structure for the fast paths: ``(runs, sparse_nodes)``.
+
+        A run is ``(w0, n0, k, E_a, N_a, blocks)``: ``k`` consecutive members of one architecture starting at
+        weight node ``w0`` and neuron ``n0``, each with ``E_a`` weights and ``N_a`` neurons. A block
+        ``(start, out, in, src_base, dst_base)`` is an unmasked weight matrix (or bias vector, ``in = 1``) whose
+        node ``start + j * in + i`` joins neuron ``src_base + i`` to ``dst_base + j`` (``src_base`` is the bias
+        unit for a bias block). ``sparse_nodes`` lists the nodes of masked layers, which use gathers instead.
+        """
+        runs, sparse = [], []
+        ptr_w, ptr_n = self.ptr_w.tolist(), self.ptr_n.tolist()
+        b = 0
+        while b < self.num_graphs:
+            arch, k = self.archs[b], 1
+            while b + k < self.num_graphs and self.archs[b + k] == arch:
+                k += 1
+            sizes, blocks, off = arch.sizes, [], 0
+            base = [sum(sizes[:l]) for l in range(len(sizes))]
+            for l, (n_w, n_b) in enumerate(arch.layer_counts()):
+                n_in, n_out = sizes[l], sizes[l + 1]
+                if arch.mask(l) is None:
+                    blocks.append((off, n_out, n_in, base[l], base[l + 1]))
+                else:
+                    for m in range(k):
+                        sparse.append(torch.arange(n_w) + ptr_w[b + m] + off)
+                off += n_w
+                if n_b:
+                    blocks.append((off, n_out, 1, sum(sizes) + l, base[l + 1]))
+                    off += n_b
+            runs.append((ptr_w[b], ptr_n[b], k, arch.num_weights, arch.num_neurons, blocks))
+            b += k
+        nodes = torch.cat(sparse) if sparse else torch.zeros(0, dtype=torch.long)
+        return runs, nodes.to(self.device)
+
     def to(self, device) -> "WeightGraph":
         t = [x.to(device) for x in (self.src, self.dst, self.layer, self.neuron_layer, self.neuron_pos,
                                     self.ptr_w, self.ptr_n)]

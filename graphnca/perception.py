@@ -32,6 +32,30 @@ def _check(graph, w: Tensor, h: Tensor) -> None:
         raise ValueError(f"h must have shape [E, H] = [{graph.num_weights}, H], got {list(h.shape)}")
 
 
+def neuron_sums(graph, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(S_in, S_out)``, each ``[N, D]``: sums of ``x: [E, D]`` over the weights entering / leaving each neuron.
+
+    Unmasked layers are dense blocks (see :attr:`WeightGraph.dense_runs`): their sums are plain reductions over
+    ``[k, out, in, D]`` views, as fast as a per-layer dense formulation. Masked layers use ``index_add_``
+    (measured faster than ``scatter_add_`` and far faster than ``scatter_reduce_(mean)``: benchmarks/scatter.py).
+    """
+    n, d = graph.num_neurons, x.shape[1]
+    s_in, s_out = x.new_zeros(n, d), x.new_zeros(n, d)
+    runs, sparse = graph.dense_runs
+    for w0, n0, k, e_a, n_a, blocks in runs:
+        xr = x[w0:w0 + k * e_a].view(k, e_a, d)
+        in_r, out_r = s_in[n0:n0 + k * n_a].view(k, n_a, d), s_out[n0:n0 + k * n_a].view(k, n_a, d)
+        for start, n_out, n_in, src0, dst0 in blocks:
+            blk = xr[:, start:start + n_out * n_in].view(k, n_out, n_in, d)   # [k, out, in, D]
+            in_r[:, dst0:dst0 + n_out] += blk.sum(2)
+            out_r[:, src0:src0 + n_in] += blk.sum(1)
+    if sparse.numel():
+        xs = x[sparse]
+        s_in.index_add_(0, graph.dst[sparse], xs)
+        s_out.index_add_(0, graph.src[sparse], xs)
+    return s_in, s_out
+
+
 def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Tensor, Tensor]:
     """Neuron-level means ``(M_f, M_b)``, each ``[N, D]``, of node features ``x: [E, D]``.
 
@@ -39,9 +63,7 @@ def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Ten
     linear, any linear map (such as the rule's first layer) can be applied to these ``N`` rows before the gather.
     """
     check_neighbourhood(neighbourhood)
-    n, d = graph.num_neurons, x.shape[1]
-    s_in = x.new_zeros(n, d).index_add_(0, graph.dst, x)     # [N, D] sum over In(n)
-    s_out = x.new_zeros(n, d).index_add_(0, graph.src, x)    # [N, D] sum over Out(n)
+    s_in, s_out = neuron_sums(graph, x)                       # [N, D] sums over In(n) and Out(n)
     c_in = graph.in_degree.to(x.dtype).unsqueeze(1)          # [N, 1]
     c_out = graph.out_degree.to(x.dtype).unsqueeze(1)
     if neighbourhood == "incident":

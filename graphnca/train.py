@@ -58,6 +58,7 @@ class TrainConfig:
     clip: float = 1.0
     spike_factor: float = 5.0        # roll back a step whose loss > factor * running mean ...
     spike_min_delta: float = 0.5     # ... and > running mean + this (tiny running means are not spikes)
+    stationary_weight: float = 1.0   # penalise one further update of the grown state: the rule learns to stop
     grad_checkpoint: bool = True
     eval_every: int = 500
     eval_samples: int = 16
@@ -180,6 +181,9 @@ class MetaTrainer:
         per_net = F.cross_entropy(logits.transpose(1, 2), yb.expand(logits.shape[0], -1), reduction="none",
                                   label_smoothing=self.cfg.task.label_smoothing).mean(1)  # [B]
         loss = per_net.mean()
+        if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
+            nxt = self.conv(final.pack(), graph=self.batch_graph)
+            loss = loss + t.stationary_weight * ((nxt - final.pack()) / self.cfg.rule.step_size).pow(2).mean()
         acc = (logits.argmax(-1) == yb).float().mean().item()
         self.opt.zero_grad(set_to_none=True)
         value = loss.item()

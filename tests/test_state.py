@@ -29,7 +29,7 @@ def test_positional_codes_break_symmetry_and_are_architecture_independent():
 
 def test_kaiming_scale():
     g = graphnca.WeightGraph.from_sizes([400, 300])
-    w = graphnca.init_state(g, 1).w
+    w = graphnca.init_state(g, 1, graphnca.InitConfig(weight_scale=1.0)).w
     assert abs(w.std().item() - (2 / 401) ** 0.5) < 0.01
 
 

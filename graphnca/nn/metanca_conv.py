@@ -7,7 +7,7 @@ from torch_geometric.nn import MessagePassing
 
 from ..graph import WeightGraph
 from ..line_graph import check_neighbourhood
-from ..perception import neuron_means
+from ..perception import neuron_means, perceive_hub
 from ..rule import LocalRule, RuleConfig
 
 
@@ -23,9 +23,11 @@ class MetaNCAConv(MessagePassing):
     neighbourhoods and :math:`\rho` the fire rate (training only; in eval every weight updates, :math:`m_e = 1`).
 
     Called with line-graph ``edge_index_f, edge_index_b`` it is a plain PyG layer (mean aggregation over the given
-    edges). Called with ``graph=WeightGraph`` it takes the hub path: neuron-level sums gathered back to weights,
-    with the rule's first layer applied to the ``N`` neuron rows before the gather (the means are linear, so this
-    is exact) — O(E) and never materialising the ``[E, 3(1+H)]`` perception.
+    edges). Called with ``graph=WeightGraph`` it takes the O(E) hub path: neuron-level sums (dense blocks reduced
+    in place) gathered back to weights. Without autograd the rule's first layer is applied to the ``N`` neuron
+    means before they reach the weights (the means are linear, so this is exact) and dense layers receive them by
+    broadcast, so the ``[E, 3(1+H)]`` perception is never built; with autograd the narrow perception is built,
+    which is cheaper to differentiate (``benchmarks/perception.py``).
 
     Args:
         hidden_size, widths, step_size, fire_rate, neighbourhood: see :class:`~graphnca.RuleConfig`.
@@ -80,6 +82,14 @@ class MetaNCAConv(MessagePassing):
         return x + fire_mask * delta
 
     def _hub_update(self, graph: WeightGraph, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
+            # autograd: the materialised [E, 3(1+H)] perception is narrow, so its gathers are cheap to store and
+            # to differentiate (measured faster than differentiating the [E, width] fused form)
+            return self.rule(perceive_hub(graph, x, self.neighbourhood))
+        return self._fused_update(graph, x)
+
+    def _fused_update(self, graph: WeightGraph, x: Tensor) -> Tensor:
+        """No-grad step: the rule's first layer acts on the N neuron means before they reach the E weights."""
         d = self.rule.state_dim
         a, b, c = self.rule.first.weight.split(d, dim=1)       # each [W, D]: blocks for x, forward, backward means
         m_f, m_b = neuron_means(graph, x, self.neighbourhood)   # [N, D]
@@ -88,7 +98,17 @@ class MetaNCAConv(MessagePassing):
         else:
             zf, zb = m_f @ b.T, m_b @ c.T
         z = torch.addmm(self.rule.first.bias, x, a.T)           # [E, W]
-        z = z + zf.index_select(0, graph.dst) + zb.index_select(0, graph.src)
+        runs, sparse = graph.dense_runs
+        w = z.shape[1]
+        for w0, n0, k, e_a, n_a, blocks in runs:                # dense blocks: broadcast adds, no [E, W] gathers
+            zr = z[w0:w0 + k * e_a].view(k, e_a, w)
+            zfr, zbr = zf[n0:n0 + k * n_a].view(k, n_a, w), zb[n0:n0 + k * n_a].view(k, n_a, w)
+            for start, n_out, n_in, src0, dst0 in blocks:
+                blk = zr[:, start:start + n_out * n_in].view(k, n_out, n_in, w)
+                blk += zfr[:, dst0:dst0 + n_out].unsqueeze(2)
+                blk += zbr[:, src0:src0 + n_in].unsqueeze(1)
+        if sparse.numel():
+            z.index_add_(0, sparse, zf[graph.dst[sparse]] + zb[graph.src[sparse]])
         return self.rule.head(z)
 
     def __repr__(self) -> str:

@@ -31,10 +31,24 @@ def test_hub_path_equals_plain_pyg_path(g, neighbourhood):
     conv = _randomised(MetaNCAConv(hidden_size=3, widths=(16, 8), neighbourhood=neighbourhood)).eval()
     x = torch.randn(g.num_weights, 4)
     ei_f, ei_b = g.line_graph(neighbourhood)
-    torch.testing.assert_close(conv(x, graph=g), conv(x, ei_f, ei_b), atol=1e-5, rtol=1e-5)
+    ref = conv(x, ei_f, ei_b)
+    torch.testing.assert_close(conv(x, graph=g), ref, atol=1e-5, rtol=1e-5)   # autograd path
+    with torch.no_grad():                                                     # fused no-grad path
+        torch.testing.assert_close(conv(x, graph=g), ref, atol=1e-5, rtol=1e-5)
     # and both equal the rule applied to the materialised perception
     p = graphnca.perceive(g, x[:, 0], x[:, 1:], neighbourhood)
     torch.testing.assert_close(conv(x, graph=g), x + conv.rule(p), atol=1e-5, rtol=1e-5)
+
+
+def test_fused_path_on_a_mixed_batch_with_masks():
+    conv = _randomised(MetaNCAConv(hidden_size=3)).eval()
+    m = [torch.rand(5, 4) < 0.5, None, torch.rand(2, 3) < 0.5]
+    parts = [graphnca.WeightGraph.from_sizes([4, 5, 3, 2], masks=m), graphnca.WeightGraph.from_sizes([4, 5, 2])]
+    g = graphnca.batch([parts[0], parts[1], parts[1], parts[0]])
+    assert len(g.dense_runs[0]) == 3 and g.dense_runs[1].numel() == 2 * int(m[0].sum() + m[2].sum())
+    x = torch.randn(g.num_weights, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x, graph=g), conv(x, *g.line_graph()), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("neighbourhood", ["incident", "consecutive", "siblings"])
