@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
 import torch
 
+from .distributed import cleanup
 from .rule import RuleConfig
 from .state import InitConfig
 from .train import Config, TaskConfig, TrainConfig
@@ -137,7 +139,10 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"graphnca {args.command}: error: {e}", file=sys.stderr)
         return 2
-    print(ex.format_summary(args.command, summary))
+    finally:
+        cleanup()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(ex.format_summary(args.command, summary))
     return 0
 
 

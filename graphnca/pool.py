@@ -20,7 +20,7 @@ class SamplePool:
 
     def sample(self, k: int, generator: torch.Generator | None = None) -> Tensor:
         """``k`` distinct random indices, worst (highest loss) first: callers reseed the first ones."""
-        if not 0 < k <= len(self):
+        if not 0 <= k <= len(self):
             raise ValueError(f"cannot sample {k} of a pool of {len(self)}")
         idx = torch.randperm(len(self), generator=generator)[:k]
         return idx[torch.argsort(self.loss[idx], descending=True, stable=True)]

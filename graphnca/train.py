@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed as ddp
 from .checkpoint import load_checkpoint, save_checkpoint
 from .damage import zero_out
 from .data import TaskData, load_task
@@ -50,8 +51,9 @@ class TrainConfig:
     schedule: str = "uniform:10,20"  # rollout length: fixed:T | uniform:LOW,HIGH | growing:LOW,HIGH,OVER
     grow_steps: int = 0              # steps used to grow networks at evaluation; 0 = the schedule's maximum
     batch_per_arch: int = 8          # task networks per architecture per meta-step
-    pool_size: int = 64              # sample pool per architecture; 0 = always start from fresh states
-    pool_fresh: int = 1              # worst pooled samples replaced by fresh states each meta-step
+    pool_size: int = 16              # sample pool per architecture; 0 = always start from fresh states
+    pool_fresh: int = 2              # fresh states in every batch (the rest come from the pool)
+    pool_replace_every: int = 25     # every N meta-steps the worst pooled state gives way to a freshly grown one
     damage: int = 0                  # pooled samples per architecture hit by zero-out damage each meta-step
     damage_p: float = 0.3            # fraction of the other weights zeroed besides one whole layer
     grad_mode: str = "normalize"     # normalize: per-parameter unit-norm gradients; clip: global norm clip
@@ -97,8 +99,10 @@ def check_config(cfg: Config, data: TaskData) -> None:
                              f"inputs and {data.num_classes} outputs")
     if t.grad_mode not in ("normalize", "clip"):
         raise ValueError(f"grad_mode must be 'normalize' or 'clip', got {t.grad_mode!r}")
-    if t.pool_size and not (t.batch_per_arch <= t.pool_size and t.pool_fresh + t.damage <= t.batch_per_arch):
-        raise ValueError("need batch_per_arch <= pool_size and pool_fresh + damage <= batch_per_arch")
+    if t.pool_size and not (t.batch_per_arch - t.pool_fresh <= t.pool_size
+                            and t.pool_fresh + t.damage <= t.batch_per_arch and t.pool_replace_every >= 1):
+        raise ValueError("need batch_per_arch - pool_fresh <= pool_size, pool_fresh + damage <= batch_per_arch "
+                         "and pool_replace_every >= 1")
     parse_schedule(t.schedule)
 
 
@@ -112,14 +116,14 @@ class MetaTrainer:
     def __init__(self, cfg: Config, out: str | Path, data: TaskData | None = None):
         self.cfg, self.out = cfg, Path(out)
         t = cfg.train
-        self.device = torch.device(t.device)
+        self.rank, self.world, self.device = ddp.setup(t.device)
         data = data or load_task(cfg.task.task, cfg.task.data_root, seed=t.seed)
         if cfg.init.input_shape is None and data.input_shape is not None:
             cfg.init.input_shape = data.input_shape
         check_config(cfg, data)
         self.data = data.to(self.device)
-        torch.manual_seed(t.seed)                                  # rule parameter init
-        self.gen = torch.Generator().manual_seed(t.seed)           # everything else: inits, pools, masks, data
+        torch.manual_seed(t.seed)                                  # rule parameter init: the same on every rank
+        self.gen = torch.Generator().manual_seed(t.seed + self.rank)  # inits, pools, masks, data: per rank
         self.conv = MetaNCAConv.from_config(cfg.rule).to(self.device)
         self.schedule = parse_schedule(t.schedule)
         self.graphs = [WeightGraph.from_sizes(a, activation=cfg.task.activation).to(self.device)
@@ -148,10 +152,10 @@ class MetaTrainer:
             if self.pools is None:
                 xs.append(self._fresh(g, t.batch_per_arch)), picks.append(None)
                 continue
-            idx = self.pools[a].sample(t.batch_per_arch, self.gen)   # worst first
-            x = self.pools[a].states[idx].clone().to(self.device)
-            if t.pool_fresh:
-                x[:t.pool_fresh] = self._fresh(g, t.pool_fresh)
+            # pooled states live on (and age) until they are the worst at a replacement step: the rule is
+            # trained on states thousands of updates old, which is what keeps grown networks stable
+            idx = self.pools[a].sample(t.batch_per_arch - t.pool_fresh, self.gen)
+            x = torch.cat([self._fresh(g, t.pool_fresh), self.pools[a].states[idx].to(self.device)])
             if t.damage:                                             # damage the best ones: they must regrow
                 hurt = x[-t.damage:]
                 flat = hurt.reshape(-1, hurt.shape[-1])
@@ -169,10 +173,11 @@ class MetaTrainer:
         return d.x_train[idx], d.y_train[idx]
 
     # ---- one meta-step ----------------------------------------------------------------------------------------
-    def meta_step(self) -> dict:
+    def meta_step(self, initial: tuple[torch.Tensor, list] | None = None) -> dict:
+        """One meta-step; ``initial = (x0, picks)`` overrides the drawn start states (tests, custom curricula)."""
         t = self.cfg.train
         self.conv.train()
-        x0, picks = self._initial_states()
+        x0, picks = initial if initial is not None else self._initial_states()
         steps = self.schedule(self.step, self.gen)
         xb, yb = self._data_batch()
         final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
@@ -184,22 +189,20 @@ class MetaTrainer:
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
             nxt = self.conv(final.pack(), graph=self.batch_graph)
             loss = loss + t.stationary_weight * ((nxt - final.pack()) / self.cfg.rule.step_size).pow(2).mean()
-        acc = (logits.argmax(-1) == yb).float().mean().item()
+        acc = ddp.mean_scalar((logits.argmax(-1) == yb).float().mean().item(), self.device)
         self.opt.zero_grad(set_to_none=True)
-        value = loss.item()
+        value = ddp.mean_scalar(loss.item(), self.device)     # every rank takes the same roll-back decision
         ok = math.isfinite(value) and not self._is_spike(value)
         if ok:
             loss.backward()
+            ddp.average_gradients(list(self.conv.parameters()))
             ok = all(p.grad is None or torch.isfinite(p.grad).all() for p in self.conv.parameters())
         if ok:
             self._condition_gradients()
             self.opt.step()
             self.loss_ema = value if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * value
-            if self.pools is not None:                          # arch a owns a contiguous block of B nets
-                blocks = torch.split(final.pack().detach(), [t.batch_per_arch * g.num_weights for g in self.graphs])
-                for a, (pool, x) in enumerate(zip(self.pools, blocks)):
-                    pool.commit(picks[a], x.view(t.batch_per_arch, -1, x.shape[-1]),
-                                per_net.view(len(self.graphs), -1)[a])
+            if self.pools is not None:
+                self._commit(final.pack().detach(), per_net.detach(), picks)
         else:                                                                   # roll back: nothing is kept
             self.opt.zero_grad(set_to_none=True)
         with warnings.catch_warnings():      # a rolled-back step skips opt.step() but keeps the LR on schedule
@@ -208,6 +211,18 @@ class MetaTrainer:
         self.step += 1
         return {"step": self.step, "loss": value, "acc": acc, "rollout": steps, "rolled_back": not ok,
                 "lr": self.sched.get_last_lr()[0]}
+
+    def _commit(self, x: torch.Tensor, per_net: torch.Tensor, picks: list) -> None:
+        """Write pooled samples back; at replacement steps a fresh sample's grown state replaces the worst."""
+        t = self.cfg.train
+        blocks = torch.split(x, [t.batch_per_arch * g.num_weights for g in self.graphs])  # arch a: B nets
+        losses = per_net.view(len(self.graphs), -1)
+        for pool, xa, la, idx in zip(self.pools, blocks, losses, picks):
+            xa = xa.view(t.batch_per_arch, -1, xa.shape[-1])
+            pool.commit(idx, xa[t.pool_fresh:], la[t.pool_fresh:])
+            if t.pool_fresh and (self.step + 1) % t.pool_replace_every == 0:
+                worst = torch.argmax(pool.loss).view(1)
+                pool.commit(worst, xa[:1], la[:1])
 
     def _is_spike(self, value: float) -> bool:
         t, ema = self.cfg.train, self.loss_ema
@@ -234,14 +249,19 @@ class MetaTrainer:
         return out
 
     def state_dict(self) -> dict:
+        """Everything to resume; pools and generators are per rank (lists indexed by rank)."""
+        pools = ddp.gather(None if self.pools is None else [p.state_dict() for p in self.pools])
+        gens = ddp.gather(self.gen.get_state())
         return {"config": self.cfg.to_dict(), "rule": self.conv.state_dict(), "optimizer": self.opt.state_dict(),
-                "scheduler": self.sched.state_dict(), "generator": self.gen.get_state(),
-                "pools": None if self.pools is None else [p.state_dict() for p in self.pools],
-                "step": self.step, "loss_ema": self.loss_ema, "history": self.history}
+                "scheduler": self.sched.state_dict(), "generators": gens, "pools": pools,
+                "world_size": self.world, "step": self.step, "loss_ema": self.loss_ema, "history": self.history}
 
     def save(self, path: Path | None = None) -> Path:
+        """Collective: every rank calls it; rank 0 writes."""
         path = path or self.out / "checkpoint.pt"
-        save_checkpoint(path, self.state_dict())
+        state = self.state_dict()
+        if self.rank == 0:
+            save_checkpoint(path, state)
         return path
 
     def load(self, path) -> None:
@@ -254,9 +274,12 @@ class MetaTrainer:
         self.conv.load_state_dict(ck["rule"])
         self.opt.load_state_dict(ck["optimizer"])
         self.sched.load_state_dict(ck["scheduler"])
-        self.gen.set_state(ck["generator"])
+        # same world size: exact; another world size: rank r takes saved rank r % W's pool and a fresh stream
+        saved_world = ck["world_size"]
+        if self.rank < saved_world:
+            self.gen.set_state(ck["generators"][self.rank])
         if self.pools is not None:
-            for p, d in zip(self.pools, ck["pools"]):
+            for p, d in zip(self.pools, ck["pools"][self.rank % saved_world]):
                 p.load_state_dict(d)
         self.step, self.loss_ema, self.history = ck["step"], ck["loss_ema"], list(ck["history"])
 
@@ -264,11 +287,12 @@ class MetaTrainer:
         """Meta-train up to ``train.steps`` (or ``stop_after`` more steps), checkpointing as configured."""
         t = self.cfg.train
         end = t.steps if stop_after is None else min(t.steps, self.step + stop_after)
-        bar = tqdm(total=t.steps, initial=self.step, disable=not progress, desc="meta-train", dynamic_ncols=True)
+        bar = tqdm(total=t.steps, initial=self.step, disable=not progress or self.rank != 0, desc="meta-train",
+                   dynamic_ncols=True)
         start = time.perf_counter()
         while self.step < end:
             rec = self.meta_step()
-            if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+            if self.rank == 0 and t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
                 rec["eval"] = self.evaluate()
             self.history.append(rec)
             bar.update(1)
@@ -279,6 +303,8 @@ class MetaTrainer:
         summary = {"steps": self.step, "wall_s": time.perf_counter() - start,
                    "rolled_back": sum(r["rolled_back"] for r in self.history),
                    "final_eval": self.history[-1].get("eval") if self.history else None}
-        write_json(self.out / "train.json", {"config": self.cfg, "seed": t.seed, "meta": run_metadata(self.device),
-                                             "summary": summary, "history": self.history})
+        summary["world_size"] = self.world
+        if self.rank == 0:
+            write_json(self.out / "train.json", {"config": self.cfg, "seed": t.seed, "meta": run_metadata(self.device),
+                                                 "summary": summary, "history": self.history})
         return summary

@@ -8,7 +8,7 @@ from graphnca.cli import main
 from graphnca.experiments import load_grown
 from graphnca.testing import write_fake_idx
 
-TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--schedule", "uniform:2,3",
+TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--pool-fresh", "1", "--schedule", "uniform:2,3",
               "--eval-every", "3", "--eval-samples", "2", "--checkpoint-every", "2", "--widths", "8",
               "--hidden-size", "4"]
 

@@ -26,5 +26,6 @@ def test_pool_errors():
     pool = SamplePool(torch.zeros(3, 4, 2))
     with pytest.raises(ValueError, match="cannot sample"):
         pool.sample(4)
+    assert pool.sample(0).numel() == 0
     with pytest.raises(ValueError, match="does not fit"):
         pool.commit(torch.tensor([0]), torch.zeros(1, 5, 2), torch.zeros(1))

@@ -31,11 +31,15 @@ def test_task_networks_change_only_through_the_rule(tmp_path):
 
 
 def test_pool_commit_after_a_step(tmp_path):
-    tr = MetaTrainer(tiny(steps=1), tmp_path)
+    tr = MetaTrainer(tiny(steps=1, pool_fresh=1, pool_replace_every=2), tmp_path)
     assert torch.isinf(tr.pools[0].loss).all()
-    tr.meta_step()
-    done = torch.isfinite(tr.pools[0].loss)
-    assert int(done.sum()) == 4 and int(torch.isfinite(tr.pools[1].loss).sum()) == 4
+    tr.meta_step()            # 3 pooled samples per architecture grown and written back, no replacement yet
+    assert [int(torch.isfinite(p.loss).sum()) for p in tr.pools] == [3, 3]
+    before = tr.pools[0].states.clone()
+    tr.meta_step()            # step 2 is a replacement step: one more slot gets a freshly grown state
+    assert [int(torch.isfinite(p.loss).sum()) for p in tr.pools] in ([4, 4], [5, 5], [6, 6], [7, 7])
+    changed = (tr.pools[0].states != before).flatten(1).any(1)
+    assert int(changed.sum()) == 4     # 3 pooled samples + the replaced worst one
 
 
 def test_resume_is_exact(tmp_path):

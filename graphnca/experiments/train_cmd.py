@@ -32,8 +32,10 @@ def train_command(cfg: Config, out, resume: bool = False, progress: bool = True)
     elif ckpt.exists():
         raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
     summary = trainer.run(progress=progress)
-    summary["final_eval"] = trainer.evaluate(samples=max(cfg.train.eval_samples, 1))
     summary["checkpoint"] = str(trainer.save())
+    if trainer.rank != 0:                    # under torchrun only rank 0 evaluates and writes
+        return summary
+    summary["final_eval"] = trainer.evaluate(samples=max(cfg.train.eval_samples, 1))
     data = finish(out, "train", {"config": cfg, "seed": cfg.train.seed, "summary": summary,
                                  "history": trainer.history}, plot_training)
     return data["summary"]

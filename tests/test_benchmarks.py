@@ -1,0 +1,43 @@
+"""Smoke-run every benchmark script at tiny sizes (seconds); nothing is timed or asserted about speed."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run(script, *args, out):
+    subprocess.run([sys.executable, str(BENCH / script), *args, "--out", str(out)], check=True,
+                   capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("script, args, name", [
+    ("perception.py", ["--weights", "1e3,3e3", "--repeats", "1"], "perception"),
+    ("throughput.py", ["--weights", "1e3", "--hidden", "2,4", "--widths", "8", "--at", "1e3", "--repeats", "1"],
+     "throughput"),
+    ("scatter.py", ["--weights", "1e3", "--repeats", "1"], "scatter"),
+    ("memory.py", ["--arch", "20,8,3", "--batch", "2", "--steps", "4", "--plain-steps", "1,2"], "memory"),
+])
+def test_benchmark_smoke(tmp_path, script, args, name):
+    run(script, *args, out=tmp_path)
+    data = json.loads((tmp_path / f"{name}.json").read_text())
+    assert data["meta"]["git_revision"] is None or isinstance(data["meta"]["git_revision"], str)
+    assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_grow_vs_train_smoke(tmp_path):
+    cfg = Config(task=TaskConfig(archs=((4, 5, 3),)),
+                 train=TrainConfig(steps=2, batch_per_arch=2, pool_size=0, schedule="fixed:2", eval_every=0,
+                                   checkpoint_every=0))
+    tr = MetaTrainer(cfg, tmp_path)
+    tr.run(progress=False)
+    ckpt = tr.save()
+    run("grow_vs_train.py", "--rule", str(ckpt), "--arch", "4,5,3", "--target", "0.5", "--many", "3",
+        "--max-steps", "4", "--grow-every", "2", "--max-epochs", "2", "--adam-every", "1", out=tmp_path)
+    data = json.loads((tmp_path / "grow_vs_train.json").read_text())
+    assert data["summary"]["target"] == 0.5 and len(data["grow_one"]) == 2
