@@ -72,7 +72,6 @@ def bench_one(n_weights: float, H: int, width: int, explicit_gib: float, repeats
         ei_f, ei_b = graph.line_graph(max_bytes=explicit_gib * 2**30)
         row["explicit_fwd"] = timeit(lambda: perceive_explicit(x, ei_f, ei_b), max(2, repeats // 2))
         row["explicit_fwdbwd"] = timeit(fwd_bwd(lambda xg: perceive_explicit(xg, ei_f, ei_b)), max(2, repeats // 2))
-        del ei_f, ei_b
     except ValueError:
         row["explicit_fwd"] = row["explicit_fwdbwd"] = None
     conv = MetaNCAConv(hidden_size=H, widths=(width,)).to(device).eval()

@@ -60,6 +60,7 @@ class TrainConfig:
     clip: float = 1.0
     spike_factor: float = 5.0        # roll back a step whose loss > factor * running mean ...
     spike_min_delta: float = 0.5     # ... and > running mean + this (tiny running means are not spikes)
+    loss_steps: int = 1              # average the task loss over the last N rollout steps (penalises oscillation)
     stationary_weight: float = 1.0   # penalise one further update of the grown state: the rule learns to stop
     grad_checkpoint: bool = True
     eval_every: int = 500
@@ -180,11 +181,19 @@ class MetaTrainer:
         x0, picks = initial if initial is not None else self._initial_states()
         steps = self.schedule(self.step, self.gen)
         xb, yb = self._data_batch()
+        late = []                                                               # weights of the last loss_steps
+
+        def keep(k, s):
+            if k > steps - t.loss_steps:
+                late.append(s.w)
         final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
-                        generator=self.gen)
-        logits = task_forward(self.batch_graph, final.w, xb)                     # [B, N, C]
-        per_net = F.cross_entropy(logits.transpose(1, 2), yb.expand(logits.shape[0], -1), reduction="none",
-                                  label_smoothing=self.cfg.task.label_smoothing).mean(1)  # [B]
+                        generator=self.gen, callback=keep if t.loss_steps > 1 else None)
+        per_net = 0
+        for w in late or [final.w]:
+            logits = task_forward(self.batch_graph, w, xb)                       # [B, N, C]
+            per_net = per_net + F.cross_entropy(logits.transpose(1, 2), yb.expand(logits.shape[0], -1),
+                                                reduction="none", label_smoothing=self.cfg.task.label_smoothing
+                                                ).mean(1) / max(1, len(late))   # [B]
         loss = per_net.mean()
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
             nxt = self.conv(final.pack(), graph=self.batch_graph)

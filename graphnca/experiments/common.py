@@ -27,6 +27,14 @@ def load_rule(path) -> tuple[MetaNCAConv, Config]:
     return conv, cfg
 
 
+def rule_and_task(path, data_root=None):
+    """``(conv, cfg, data, graph)``: a trained rule, its task data and its first meta-training architecture."""
+    from ..graph import WeightGraph
+    conv, cfg = load_rule(path)
+    data = task_data(cfg, data_root=data_root)
+    return conv, cfg, data, WeightGraph.from_sizes(cfg.task.archs[0], activation=cfg.task.activation)
+
+
 def rule_label(cfg: Config, path) -> str:
     t = cfg.train
     bits = ["pool" if t.pool_size else "no pool"] + (["damage"] if t.damage else [])

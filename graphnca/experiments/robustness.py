@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 
 from ..damage import zero_out
-from ..graph import WeightGraph, repeat
+from ..graph import repeat
 from ..grow import accuracy, fresh_states
 from ..rollout import rollout
 from ..state import State
-from .common import default_steps, finish, generator, load_rule, rule_label, task_data
+from .common import default_steps, finish, generator, rule_and_task, rule_label
 
 
 @torch.no_grad()
@@ -39,14 +39,11 @@ def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int 
                seed: int = 0, progress: bool = True) -> dict:
     results = []
     for path in rules:
-        conv, cfg = load_rule(path)
-        data = task_data(cfg, data_root=data_root)
-        arch = cfg.task.archs[0]
-        graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
-        init = cfg.init
+        conv, cfg, data, graph = rule_and_task(path, data_root)
         n = default_steps(cfg, steps)
-        res = damage_curve(conv, graph, init, data, n, after if after is not None else 2 * n, p, samples, seed)
-        results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch), **res})
+        res = damage_curve(conv, graph, cfg.init, data, n, after if after is not None else 2 * n, p, samples, seed)
+        results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(graph.archs[0].sizes),
+                        **res})
     record = {"p": p, "samples": samples, "seed": seed, "results": results,
               "summary": [{k: r[k] for k in ("label", "before", "right_after", "after_growth_steps", "final",
                                              "updates_to_99pct", "recovered_within_growth_steps")} for r in results]}

@@ -8,7 +8,7 @@ from ..graph import WeightGraph
 from ..grow import fresh_states, loss_and_accuracy
 from ..rollout import rollout
 from ..state import State
-from .common import finish, generator, load_rule, rule_label, task_data
+from .common import finish, generator, rule_and_task, rule_label
 
 
 def stability_metrics(loss: list[float], tolerance: float = 0.10) -> dict:
@@ -52,10 +52,8 @@ def stability(rules, out, updates: int = 10_000, samples: int = 20, data_root=No
               progress: bool = True) -> dict:
     results = []
     for path in rules:
-        conv, cfg = load_rule(path)
-        data = task_data(cfg, data_root=data_root)
-        arch = cfg.task.archs[0]
-        graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
+        conv, cfg, data, graph = rule_and_task(path, data_root)
+        arch = graph.archs[0].sizes
         losses, accs = loss_curve(conv, graph, cfg.init, data, updates, samples, seed,
                                   cfg.task.label_smoothing, progress)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch),
