@@ -3,7 +3,14 @@
 A task network is never trained by backprop: every weight is a node carrying a hidden state, and one shared local
 rule, meta-trained by backprop through many local updates, grows the network.
 """
-from .convert import from_sequential, to_sequential
+import warnings
+
+with warnings.catch_warnings():
+    # PyG 2.8 calls torch.jit.script at import, which torch >= 2.10 deprecates: nothing for a user to act on
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script", category=FutureWarning)
+    import torch_geometric  # noqa: F401
+
+from .convert import from_sequential, to_sequential  # noqa: E402
 from .forward import task_forward
 from .graph import Arch, WeightGraph, batch, repeat
 from .line_graph import num_line_graph_edges

@@ -19,6 +19,7 @@ def test_round_trip_and_atomic(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["ck.pt"]  # no temporary files left behind
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_corrupt_foreign_code_and_missing(tmp_path):
     bad = tmp_path / "corrupt.pt"
     save_checkpoint(bad, {"x": torch.ones(100)})
