@@ -16,6 +16,7 @@ from .graph import Arch, WeightGraph, batch, repeat
 from .line_graph import num_line_graph_edges
 from .nn import MetaNCAConv
 from .perception import neuron_means, perceive
+from .pyg import WeightData, from_pyg, to_pyg
 from .rollout import rollout
 from .rule import LocalRule, RuleConfig
 from .state import InitConfig, State, init_state, positional_hidden
@@ -25,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Arch", "InitConfig", "LocalRule", "MetaNCAConv", "RuleConfig", "State", "WeightGraph", "batch",
     "from_sequential", "init_state", "neuron_means", "num_line_graph_edges", "perceive", "positional_hidden",
-    "repeat", "rollout", "task_forward", "to_sequential",
+    "repeat", "rollout", "task_forward", "to_sequential", "WeightData", "from_pyg", "to_pyg",
 ]
