@@ -70,7 +70,8 @@ def plot_heatmap(d: dict, plt):
     panels = [("grown (mean of %d)" % d["samples"], d["grown_mean"])]
     if d.get("adam"):
         panels.append((f"Adam, {d['summary']['adam_epochs']} epoch(s)", d["adam"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.8 * len(panels), 4.6), squeeze=False,
+                             layout="constrained")
     h = d["hidden"]
     vmin = min(min(min(r) for r in grid) for _, grid in panels)
     for ax, (title, grid) in zip(axes[0], panels):
