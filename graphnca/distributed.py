@@ -79,5 +79,7 @@ def gather(obj) -> list | None:
 
 
 def cleanup() -> None:
+    """Leave the process group together: a rank that exits while a peer still talks to it makes gloo abort."""
     if is_distributed():
+        dist.barrier()
         dist.destroy_process_group()

@@ -78,7 +78,24 @@ def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Ten
 def perceive_hub(graph, x: Tensor, neighbourhood: str = "incident") -> Tensor:
     """Hub-engine perception of packed states ``x = [w, h]: [E, 1 + H]`` -> ``[E, 3(1 + H)]``."""
     m_f, m_b = neuron_means(graph, x, neighbourhood)
-    return torch.cat([x, m_f[graph.dst], m_b[graph.src]], dim=1)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return torch.cat([x, m_f[graph.dst], m_b[graph.src]], dim=1)
+    # no gradient to x: write the means into dense blocks by broadcast instead of gathering E rows
+    d = x.shape[1]
+    out = x.new_empty(x.shape[0], 3 * d)
+    out[:, :d] = x
+    runs, sparse = graph.dense_runs
+    for w0, n0, k, e_a, n_a, blocks in runs:
+        o = out[w0:w0 + k * e_a].view(k, e_a, 3 * d)
+        fr, br = m_f[n0:n0 + k * n_a].view(k, n_a, d), m_b[n0:n0 + k * n_a].view(k, n_a, d)
+        for start, n_out, n_in, src0, dst0 in blocks:
+            blk = o[:, start:start + n_out * n_in].view(k, n_out, n_in, 3 * d)
+            blk[..., d:2 * d] = fr[:, dst0:dst0 + n_out].unsqueeze(2)
+            blk[..., 2 * d:] = br[:, src0:src0 + n_in].unsqueeze(1)
+    if sparse.numel():
+        out[sparse, d:2 * d] = m_f[graph.dst[sparse]]
+        out[sparse, 2 * d:] = m_b[graph.src[sparse]]
+    return out
 
 
 def perceive_explicit(x: Tensor, edge_index_f: Tensor, edge_index_b: Tensor) -> Tensor:

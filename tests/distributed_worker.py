@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 
+from graphnca import distributed as ddp
 from graphnca.graph import WeightGraph
 from graphnca.grow import fresh_states
 from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
@@ -37,3 +38,4 @@ def main(mode: str, out: str, world: int) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    ddp.cleanup()
