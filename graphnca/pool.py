@@ -19,7 +19,7 @@ class SamplePool:
         return self.states.shape[0]
 
     def sample(self, k: int, generator: torch.Generator | None = None) -> Tensor:
-        """``k`` distinct random indices, worst (highest loss) first: callers reseed the first ones."""
+        """``k`` distinct random indices, sorted worst (highest loss) first."""
         if not 0 <= k <= len(self):
             raise ValueError(f"cannot sample {k} of a pool of {len(self)}")
         idx = torch.randperm(len(self), generator=generator)[:k]
