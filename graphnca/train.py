@@ -131,6 +131,7 @@ class MetaTrainer:
                        for a in cfg.task.archs]
         self.batch_graph = batch([g for g in self.graphs for _ in range(t.batch_per_arch)])
         self.pools = [SamplePool(self._fresh(g, t.pool_size)) for g in self.graphs] if t.pool_size else None
+        self.damage_graphs = [batch([g] * t.damage) for g in self.graphs] if t.damage else None
         self.opt = torch.optim.AdamW(self.conv.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.step, self.loss_ema, self.history = 0, None, []
@@ -160,8 +161,7 @@ class MetaTrainer:
             if t.damage:                                             # damage the best ones: they must regrow
                 hurt = x[-t.damage:]
                 flat = hurt.reshape(-1, hurt.shape[-1])
-                big = batch([g] * t.damage)
-                flat[:, 0] = zero_out(big, flat[:, 0], t.damage_p, self.gen)
+                flat[:, 0] = zero_out(self.damage_graphs[a], flat[:, 0], t.damage_p, self.gen)
                 x[-t.damage:] = flat.view_as(hurt)
             xs.append(x), picks.append(idx)
         return torch.cat([x.reshape(-1, x.shape[-1]) for x in xs]), picks
@@ -188,16 +188,17 @@ class MetaTrainer:
                 late.append(s.w)
         final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
                         generator=self.gen, callback=keep if t.loss_steps > 1 else None)
-        per_net = 0
+        per_net = []
         for w in late or [final.w]:
             logits = task_forward(self.batch_graph, w, xb)                       # [B, N, C]
-            per_net = per_net + F.cross_entropy(logits.transpose(1, 2), yb.expand(logits.shape[0], -1),
-                                                reduction="none", label_smoothing=self.cfg.task.label_smoothing
-                                                ).mean(1) / max(1, len(late))   # [B]
+            per_net.append(F.cross_entropy(logits.transpose(1, 2), yb.expand(logits.shape[0], -1),
+                                           reduction="none", label_smoothing=self.cfg.task.label_smoothing).mean(1))
+        per_net = torch.stack(per_net).mean(0)                                  # [B]
         loss = per_net.mean()
+        x_final = final.pack()                                                  # [E, 1 + H]
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
-            nxt = self.conv(final.pack(), graph=self.batch_graph)
-            loss = loss + t.stationary_weight * ((nxt - final.pack()) / self.cfg.rule.step_size).pow(2).mean()
+            nxt = self.conv(x_final, graph=self.batch_graph)
+            loss = loss + t.stationary_weight * ((nxt - x_final) / self.cfg.rule.step_size).pow(2).mean()
         acc = ddp.mean_scalar((logits.argmax(-1) == yb).float().mean().item(), self.device)
         self.opt.zero_grad(set_to_none=True)
         value = ddp.mean_scalar(loss.item(), self.device)     # every rank takes the same roll-back decision
@@ -211,7 +212,7 @@ class MetaTrainer:
             self.opt.step()
             self.loss_ema = value if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * value
             if self.pools is not None:
-                self._commit(final.pack().detach(), per_net.detach(), picks)
+                self._commit(x_final.detach(), per_net.detach(), picks)
         else:                                                                   # roll back: nothing is kept
             self.opt.zero_grad(set_to_none=True)
         with warnings.catch_warnings():      # a rolled-back step skips opt.step() but keeps the LR on schedule

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from ..graph import WeightGraph
+from ..graph import WeightGraph, repeat
 from ..grow import fresh_states, loss_and_accuracy
 from ..rollout import rollout
 from ..state import State
@@ -31,7 +31,6 @@ def stability_metrics(loss: list[float], tolerance: float = 0.10) -> dict:
 def loss_curve(conv, graph: WeightGraph, init, data, updates: int, samples: int, seed: int,
                label_smoothing: float = 0.0, progress: bool = True) -> tuple[list[float], list[float]]:
     """Mean training loss (the meta-training objective) after every update, and test accuracy every 100."""
-    from ..graph import repeat
     big = repeat(graph, samples)
     x = fresh_states(graph, samples, conv.hidden_size, init, generator(seed)).view(big.num_weights, -1)
     state, losses, accs = State.unpack(x), [], []
