@@ -82,9 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", type=_ints, required=True)
     p.add_argument("--samples", type=int, default=10)
     p.add_argument("--steps", type=int, default=None, help="growth steps (default: the rule's training length)")
-    p.add_argument("--task", default=None, help="evaluate on this task (default: the rule's)")
+    p.add_argument("--task", default=None, help="grow for / evaluate on this task (default: the rule's)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", choices=["none", "adam"], default="none",
+                   help="adam: also train with Adam on as many mini-batches as growth steps")
 
     p = sub.add_parser("heatmap", help="accuracy of grown [in, X, Y, out] networks over a grid of hidden sizes")
     _common(p, "runs/heatmap")
@@ -126,7 +128,8 @@ def main(argv=None) -> int:
             summary = ex.demo(args.out, seed=args.seed, steps=args.steps, samples=args.samples, updates=args.updates)
         elif args.command == "grow":
             summary = ex.grow_command(args.rule, args.arch, args.out, samples=args.samples, steps=args.steps,
-                                      task=args.task, data_root=args.data_root, seed=args.seed)
+                                      task=args.task, data_root=args.data_root, seed=args.seed,
+                                      baseline=args.baseline)
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed)

@@ -26,17 +26,19 @@ def layer_params(arch: Arch, w: Tensor) -> list[tuple[Tensor, Tensor | None]]:
     return out
 
 
-def _run(arch: Arch, w: Tensor, x: Tensor) -> Tensor:
-    """``w: [k, E_a]`` stacked networks, ``x: [N, in]`` or ``[k, N, in]`` -> ``[k, N, out]``."""
+def layer_outputs(arch: Arch, w: Tensor, x: Tensor) -> list[Tensor]:
+    """Every layer's output (after its activations) of stacked networks ``w: [k, E_a]`` on ``x: [N, in]`` or
+    ``[k, N, in]``: a list of ``L`` tensors ``[k, N, sizes[l + 1]]``."""
     modules = [[acts.from_spec(s) for s in group] for group in arch.activations]
-    y = x
+    y, outs = x, []
     for (W, b), group in zip(layer_params(arch, w), modules):
         y = torch.matmul(y, W.transpose(-1, -2))                        # [k, N, out]
         if b is not None:
             y = y + b.unsqueeze(-2)
         for act in group:
             y = act(y)
-    return y
+        outs.append(y)
+    return outs
 
 
 def task_forward(graph: WeightGraph, w: Tensor, x: Tensor) -> Tensor | list[Tensor]:
@@ -66,7 +68,7 @@ def task_forward(graph: WeightGraph, w: Tensor, x: Tensor) -> Tensor | list[Tens
         else:
             ws = torch.stack([w[ptr[i]:ptr[i + 1]] for i in idx])
         xs = x if x.dim() == 2 else x[idx]
-        y = _run(arch, ws, xs)                               # [k, N, out]
+        y = layer_outputs(arch, ws, xs)[-1]                               # [k, N, out]
         for j, i in enumerate(idx):
             outs[i] = y[j]
     if len({o.shape[-1] for o in outs}) == 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .conditioning import DataStream
 from .forward import task_forward
 from .graph import WeightGraph, repeat
 from .nn.metanca_conv import MetaNCAConv
@@ -18,10 +19,19 @@ def fresh_states(graph: WeightGraph, n: int, hidden_size: int, init: InitConfig,
     return init_state(big, hidden_size, init, generator).pack().view(n, graph.num_weights, -1)
 
 
+def growth_data(conv: MetaNCAConv, x: Tensor, y: Tensor, batch_size: int,
+                generator: torch.Generator | None = None) -> DataStream | None:
+    """The mini-batch source growth needs: training data for a data-conditioned rule, ``None`` for a data-free one."""
+    return DataStream(x, y, batch_size, generator) if conv.rule.extra_inputs else None
+
+
 @torch.no_grad()
 def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
-         generator: torch.Generator | None = None, state: State | None = None) -> tuple[WeightGraph, State]:
+         generator: torch.Generator | None = None, state: State | None = None,
+         data=None) -> tuple[WeightGraph, State]:
     """Grow ``n`` networks of ``graph``'s architecture from fresh states (or from ``state``).
+
+    A data-conditioned rule needs ``data``, a mini-batch source such as :class:`~graphnca.conditioning.DataStream`.
 
     Growth uses the dynamics the rule was trained with: a rule trained asynchronously (``fire_rate < 1``) keeps
     its random fire mask (drawn from ``generator``); a synchronous rule runs in eval mode.
@@ -33,7 +43,7 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
         if state is None:
             state = State.unpack(fresh_states(graph, n, conv.hidden_size, init, generator).view(big.num_weights, -1)
                                  .to(graph.device))
-        return big, rollout(conv, big, state, steps, generator=generator)
+        return big, rollout(conv, big, state, steps, generator=generator, data=data)
     finally:
         conv.train(was)
 

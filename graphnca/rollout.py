@@ -27,13 +27,17 @@ def as_conv(rule: MetaNCAConv | LocalRule) -> MetaNCAConv:
 
 def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, steps: int, *,
             checkpoint: bool = False, generator: torch.Generator | None = None,
-            callback: Callable[[int, State], None] | None = None) -> State:
+            callback: Callable[[int, State], None] | None = None,
+            data: Callable[[], tuple[Tensor, Tensor]] | None = None) -> State:
     """Apply ``steps`` local updates to every weight of ``graph`` and return the new :class:`State`.
 
     Pure: the input state is not modified. Works under ``torch.no_grad()`` (growth) and with autograd
     (meta-training); ``checkpoint=True`` recomputes each step in the backward pass instead of storing its
     activations, so memory is O(E * (1 + H)) per step rather than O(E * width). Fire masks are drawn before each
     checkpointed step, so recomputation sees the same mask. ``callback(t, state)`` runs after every step.
+
+    A data-conditioned rule needs ``data``: a callable returning one mini-batch ``(x, y)`` per step (e.g.
+    :class:`graphnca.conditioning.DataStream`); its features are computed, without autograd, before the step.
     """
     conv = as_conv(rule)
     if state.h.shape[1] != conv.hidden_size:
@@ -42,16 +46,19 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
         raise ValueError(f"state has {state.w.shape[0]} weights but the graph has {graph.num_weights}")
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if (data is not None) != bool(conv.rule.extra_inputs):
+        raise ValueError("a data-conditioned rule needs data= (a mini-batch source) and a data-free rule takes none")
     check_finite(state)
     x = state.pack()                                                  # [E, 1 + H]
     grad = torch.is_grad_enabled() and checkpoint
 
-    def step(x: Tensor, mask: Tensor) -> Tensor:
-        return conv(x, graph=graph, fire_mask=mask)
+    def step(x: Tensor, mask: Tensor, feats: Tensor | None) -> Tensor:
+        return conv(x, graph=graph, fire_mask=mask, features=feats)
 
     for t in range(steps):
         mask = conv.sample_fire_mask(graph.num_weights, x.device, generator)  # [E, 1]
-        x = _checkpoint(step, x, mask, use_reentrant=False) if grad else step(x, mask)
+        feats = conv.features(graph, x, data()) if data is not None else None  # [E, F], no autograd
+        x = _checkpoint(step, x, mask, feats, use_reentrant=False) if grad else step(x, mask, feats)
         if callback is not None:
             callback(t + 1, State.unpack(x))
     return State.unpack(x)

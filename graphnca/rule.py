@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .conditioning import num_features
+
 
 @dataclass
 class RuleConfig:
@@ -16,29 +18,34 @@ class RuleConfig:
     step_size: float = 0.1           # bound on |Δw|, |Δh| per update (tanh output times this)
     fire_rate: float = 1.0           # probability a weight updates per step (<1: asynchronous, as in GNCA)
     neighbourhood: str = "incident"
+    condition: str = "none"          # none: the paper's data-free rule | data: sees activity and output errors
 
 
 class LocalRule(nn.Module):
-    r"""The node-update MLP :math:`R: \mathbb{R}^{3(1+H)} \to \mathbb{R}^{1+H}`,
+    r"""The node-update MLP :math:`R: \mathbb{R}^{3(1+H)+F} \to \mathbb{R}^{1+H}`,
 
     .. math::
         R(p) = s \cdot \tanh\big(\mathrm{MLP}(p)\big),
 
     giving :math:`(\Delta w, \Delta h)` bounded by the step size :math:`s`. The last layer starts at zero, so an
     untrained rule is the identity dynamics (every update is 0) and meta-training starts from a stable point.
+    :math:`F` extra inputs per weight (0 for the data-free rule; the data features of
+    :mod:`graphnca.conditioning` for a conditioned one) follow the perception.
 
     Shapes:
-        - **input:** perception :math:`(E, 3(1+H))`
+        - **input:** perception :math:`(E, 3(1+H) + F)`
         - **output:** update :math:`(E, 1+H)`
     """
 
-    def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1):
+    def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, extra_inputs: int = 0):
         super().__init__()
-        if hidden_size < 0 or not widths or any(w < 1 for w in widths):
-            raise ValueError(f"need hidden_size >= 0 and at least one positive width, got {hidden_size}, {widths}")
+        if hidden_size < 0 or extra_inputs < 0 or not widths or any(w < 1 for w in widths):
+            raise ValueError(f"need hidden_size >= 0, extra_inputs >= 0 and at least one positive width, got "
+                             f"{hidden_size}, {extra_inputs}, {widths}")
         self.hidden_size, self.step_size = int(hidden_size), float(step_size)
-        self.state_dim = 1 + self.hidden_size
-        dims = [3 * self.state_dim, *widths]
+        self.state_dim, self.extra_inputs = 1 + self.hidden_size, int(extra_inputs)
+        self.in_dim = 3 * self.state_dim + self.extra_inputs
+        dims = [self.in_dim, *widths]
         self.first = nn.Linear(dims[0], dims[1])
         rest: list[nn.Module] = [nn.ReLU()]
         for a, b in zip(dims[1:-1], dims[2:]):
@@ -49,14 +56,14 @@ class LocalRule(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: RuleConfig) -> "LocalRule":
-        return cls(cfg.hidden_size, tuple(cfg.widths), cfg.step_size)
+        return cls(cfg.hidden_size, tuple(cfg.widths), cfg.step_size, num_features(cfg.condition))
 
     def head(self, z: Tensor) -> Tensor:
         """Everything after the first linear layer: pre-activation ``[E, width] -> [E, 1 + H]``."""
         return self.step_size * torch.tanh(self.rest(z))
 
     def forward(self, p: Tensor) -> Tensor:
-        if p.dim() != 2 or p.shape[1] != 3 * self.state_dim:
-            raise ValueError(f"perception must be [E, 3(1+H)] = [E, {3 * self.state_dim}] for hidden size "
-                             f"{self.hidden_size}, got {list(p.shape)}")
+        if p.dim() != 2 or p.shape[1] != self.in_dim:
+            raise ValueError(f"perception must be [E, 3(1+H) + F] = [E, {self.in_dim}] for hidden size "
+                             f"{self.hidden_size} and {self.extra_inputs} extra inputs, got {list(p.shape)}")
         return self.head(self.first(p))

@@ -45,19 +45,23 @@ def node_permutation(graph: WeightGraph, neuron_perm: Tensor) -> Tensor:
 
 
 def assert_permutation_equivariant(conv: MetaNCAConv, graph: WeightGraph, x: Tensor,
-                                   generator: torch.Generator | None = None, atol: float = 1e-5) -> None:
+                                   generator: torch.Generator | None = None, atol: float = 1e-5,
+                                   data: tuple[Tensor, Tensor] | None = None) -> None:
     """Permuting hidden neurons permutes weight nodes and the rule's updates the same way:
-    ``conv(x[sigma])  ==  conv(x)[sigma]`` (fire mask off, hub path and explicit path alike)."""
+    ``conv(x[sigma])  ==  conv(x)[sigma]`` (fire mask off, hub path and explicit path alike). A data-conditioned
+    rule also needs the mini-batch ``data = (inputs, labels)``."""
     sigma = node_permutation(graph, random_hidden_permutation(graph, generator))
     was_training = conv.training
     conv.eval()
     try:
         ones = torch.ones(x.shape[0], 1, device=x.device)
-        ref = conv(x, graph=graph, fire_mask=ones)
-        out = conv(x[sigma], graph=graph, fire_mask=ones)
+        ref = conv(x, graph=graph, fire_mask=ones, data=data)
+        out = conv(x[sigma], graph=graph, fire_mask=ones, data=data)
         torch.testing.assert_close(out, ref[sigma], atol=atol, rtol=0)
         ei_f, ei_b = graph.line_graph(conv.neighbourhood)
-        torch.testing.assert_close(conv(x[sigma], ei_f, ei_b, fire_mask=ones), ref[sigma], atol=atol, rtol=0)
+        feats = conv.features(graph, x[sigma], data) if data is not None else None
+        torch.testing.assert_close(conv(x[sigma], ei_f, ei_b, fire_mask=ones, features=feats), ref[sigma],
+                                   atol=atol, rtol=0)
     finally:
         conv.train(was_training)
 

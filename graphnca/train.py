@@ -17,7 +17,7 @@ from .damage import zero_out
 from .data import TaskData, load_task
 from .forward import task_forward
 from .graph import WeightGraph, batch
-from .grow import accuracy, fresh_states, grow
+from .grow import accuracy, fresh_states, grow, growth_data
 from .nn.metanca_conv import MetaNCAConv
 from .pool import SamplePool
 from .rollout import rollout
@@ -37,6 +37,7 @@ class TaskConfig:
     data_root: str | None = None    # folder with IDX files (offline MNIST / Fashion-MNIST)
     data_batch: int = 0             # examples per meta-step; 0 = the whole training set
     label_smoothing: float = 0.1    # gives the task loss a finite optimum, so a stable rule can stop growing
+    grow_batch: int = 64            # examples a data-conditioned rule sees per growth step (condition="data")
 
 
 @dataclass
@@ -126,6 +127,8 @@ class MetaTrainer:
         torch.manual_seed(t.seed)                                  # rule parameter init: the same on every rank
         self.gen = torch.Generator().manual_seed(t.seed + self.rank)  # inits, pools, masks, data: per rank
         self.conv = MetaNCAConv.from_config(cfg.rule).to(self.device)
+        # growth data of a conditioned rule: training examples only, drawn from the run's (checkpointed) generator
+        self.stream = growth_data(self.conv, self.data.x_train, self.data.y_train, cfg.task.grow_batch, self.gen)
         self.schedule = parse_schedule(t.schedule)
         self.graphs = [WeightGraph.from_sizes(a, activation=cfg.task.activation).to(self.device)
                        for a in cfg.task.archs]
@@ -187,7 +190,7 @@ class MetaTrainer:
             if k > steps - t.loss_steps:
                 late.append(s.w)
         final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
-                        generator=self.gen, callback=keep if t.loss_steps > 1 else None)
+                        generator=self.gen, callback=keep if t.loss_steps > 1 else None, data=self.stream)
         per_net = []
         for w in late or [final.w]:
             logits = task_forward(self.batch_graph, w, xb)                       # [B, N, C]
@@ -197,7 +200,9 @@ class MetaTrainer:
         loss = per_net.mean()
         x_final = final.pack()                                                  # [E, 1 + H]
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
-            nxt = self.conv(x_final, graph=self.batch_graph)
+            feats = (self.conv.features(self.batch_graph, x_final, self.stream()) if self.stream is not None
+                     else None)
+            nxt = self.conv(x_final, graph=self.batch_graph, features=feats)
             loss = loss + t.stationary_weight * ((nxt - x_final) / self.cfg.rule.step_size).pow(2).mean()
         acc = ddp.mean_scalar((logits.argmax(-1) == yb).float().mean().item(), self.device)
         self.opt.zero_grad(set_to_none=True)
@@ -253,7 +258,7 @@ class MetaTrainer:
         n = samples or self.cfg.train.eval_samples
         out = {}
         for g in self.graphs:
-            big, st = grow(self.conv, g, n, grow_steps(self.cfg), self.cfg.init, self.gen)
+            big, st = grow(self.conv, g, n, grow_steps(self.cfg), self.cfg.init, self.gen, data=self.stream)
             acc = accuracy(big, st.w, self.data.x_test, self.data.y_test)
             out["-".join(map(str, g.archs[0].sizes))] = {"mean": acc.mean().item(), "min": acc.min().item()}
         return out

@@ -22,6 +22,7 @@ def run(script, *args, out):
      "throughput"),
     ("scatter.py", ["--weights", "1e3", "--repeats", "1"], "scatter"),
     ("memory.py", ["--arch", "20,8,3", "--batch", "2", "--steps", "4", "--plain-steps", "1,2"], "memory"),
+    ("conditioning.py", ["--hidden", "4", "--batch", "8", "--nets", "2", "--repeats", "1"], "conditioning"),
     ("distributed.py", ["--procs", "1,2", "--steps", "2", "--batch", "2", "--rollout", "2"], "distributed"),
 ])
 def test_benchmark_smoke(tmp_path, script, args, name):

@@ -92,3 +92,20 @@ def test_bad_inputs_give_one_clear_error(iris_rule, tmp_path, capsys):
     assert main(["grow", "--rule", str(iris_rule), "--arch", "4,5,2", "--out", str(tmp_path / "g")]) == 2
     assert "does not fit iris" in capsys.readouterr().err
     assert not (tmp_path / "g").exists()
+
+
+def test_data_conditioned_transfer_smoke(tmp_path):
+    """Meta-train a data-conditioned rule on (fake) MNIST, grow for (fake) Fashion-MNIST with an unseen
+    architecture, beside Adam on as many mini-batches."""
+    write_fake_idx(tmp_path / "mnist", 40, 20)
+    write_fake_idx(tmp_path / "fashion", 40, 20, seed=1)
+    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
+                 "--arch", "784,6,10", "--grow-batch", "8", "--data-batch", "16", "--out", str(tmp_path / "run"),
+                 *TINY_TRAIN]) == 0
+    assert read_json(tmp_path / "run" / "train.json")["config"]["rule"]["condition"] == "data"
+    assert main(["grow", "--rule", str(tmp_path / "run" / "checkpoint.pt"), "--task", "fashion-mnist",
+                 "--data-root", str(tmp_path / "fashion"), "--arch", "784,5,4,10", "--samples", "2",
+                 "--baseline", "adam", "--out", str(tmp_path / "g")]) == 0
+    data = read_json(tmp_path / "g" / "grow.json")
+    assert data["task"] == "fashion-mnist" and data["summary"]["condition"] == "data"
+    assert len(data["adam_same_batches"]) == 2 and data["summary"]["adam_batches"] == data["steps"]

@@ -4,21 +4,24 @@ import pytest
 import torch
 
 from graphnca.data import load_iris
+from graphnca.rule import RuleConfig
 from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
 
 
-def tiny(**train) -> Config:
+def tiny(condition="none", **train) -> Config:
     base = dict(steps=6, batch_per_arch=4, pool_size=8, schedule="uniform:3,5", eval_every=0, checkpoint_every=0,
                 eval_samples=2, warmup=2)
-    return Config(task=TaskConfig(archs=((4, 5, 3), (4, 6, 4, 3))), train=TrainConfig(**{**base, **train}))
+    return Config(rule=RuleConfig(condition=condition), task=TaskConfig(archs=((4, 5, 3), (4, 6, 4, 3)), grow_batch=16),
+                  train=TrainConfig(**{**base, **train}))
 
 
 def params(tr):
     return torch.cat([p.detach().flatten() for p in tr.conv.parameters()])
 
 
-def test_meta_steps_lower_the_loss(tmp_path):
-    tr = MetaTrainer(tiny(steps=120, pool_size=0, schedule="fixed:8", lr=1e-2), tmp_path)
+@pytest.mark.parametrize("condition", ["none", "data"])
+def test_meta_steps_lower_the_loss(tmp_path, condition):
+    tr = MetaTrainer(tiny(condition, steps=120, pool_size=0, schedule="fixed:8", lr=1e-2), tmp_path)
     tr.run(progress=False)
     losses = [r["loss"] for r in tr.history]
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
@@ -42,12 +45,13 @@ def test_pool_commit_after_a_step(tmp_path):
     assert int(changed.sum()) == 4     # 3 pooled samples + the replaced worst one
 
 
-def test_resume_is_exact(tmp_path):
-    full = MetaTrainer(tiny(damage=1, checkpoint_every=3), tmp_path / "a")
+@pytest.mark.parametrize("condition", ["none", "data"])
+def test_resume_is_exact(tmp_path, condition):
+    full = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3), tmp_path / "a")
     full.run(progress=False)
-    part = MetaTrainer(tiny(damage=1, checkpoint_every=3), tmp_path / "b")
+    part = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3), tmp_path / "b")
     part.run(progress=False, stop_after=3)           # "killed" after the step-3 checkpoint
-    resumed = MetaTrainer(tiny(damage=1, checkpoint_every=3), tmp_path / "b")
+    resumed = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3), tmp_path / "b")
     resumed.load(tmp_path / "b" / "checkpoint.pt")
     assert resumed.step == 3
     resumed.run(progress=False)

@@ -8,6 +8,7 @@ import torch
 
 from ..checkpoint import load_checkpoint
 from ..data import TaskData, load_task
+from ..grow import growth_data
 from ..nn.metanca_conv import MetaNCAConv
 from ..runinfo import run_metadata, save_figure, write_json
 from ..train import Config, grow_steps
@@ -43,7 +44,9 @@ def rule_label(cfg: Config, path) -> str:
 
 def task_data(cfg: Config, task: str | None = None, data_root: str | None = None) -> TaskData:
     task = task or cfg.task.task
-    return load_task(task, data_root or cfg.task.data_root, seed=cfg.train.seed)
+    if data_root is None and task == cfg.task.task:    # the rule's own data folder only serves the rule's own task
+        data_root = cfg.task.data_root
+    return load_task(task, data_root, seed=cfg.train.seed)
 
 
 def default_steps(cfg: Config, steps: int | None) -> int:
@@ -64,6 +67,11 @@ def finish(out, name: str, record: dict, plot) -> dict:
     save_figure(fig, out / f"{name}.png")
     plt.close(fig)
     return data
+
+
+def growth_stream(conv: MetaNCAConv, cfg: Config, data: TaskData, gen: torch.Generator):
+    """Training mini-batches for a data-conditioned rule (``None`` for a data-free one)."""
+    return growth_data(conv, data.x_train, data.y_train, cfg.task.grow_batch, gen)
 
 
 def generator(seed: int) -> torch.Generator:

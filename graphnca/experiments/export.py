@@ -10,7 +10,8 @@ from ..convert import to_sequential
 from ..graph import Arch, WeightGraph
 from ..grow import accuracy, grow
 from ..runinfo import write_torch
-from .common import default_steps, finish, generator, load_rule, task_data
+from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
+from .heatmap import train_adam
 
 
 def load_grown(path) -> nn.Sequential:
@@ -24,7 +25,11 @@ def load_grown(path) -> nn.Sequential:
     return model
 
 
-def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0) -> dict:
+def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
+                 baseline: str = "none") -> dict:
+    """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
+    evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
+    Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds)."""
     conv, cfg = load_rule(rule)
     data = task_data(cfg, task, data_root)
     steps = default_steps(cfg, steps)
@@ -35,7 +40,8 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     init = cfg.init
     if data.input_shape is not None:
         init.input_shape = data.input_shape
-    big, state = grow(conv, graph, samples, steps, init, generator(seed))
+    gen = generator(seed)
+    big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, data, gen))
     acc = accuracy(big, state.w, data.x_test, data.y_test)
     out = Path(out)
     files = []
@@ -45,13 +51,24 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         write_torch(path, {"format": "graphnca-grown", "arch": graph.archs[0].to_dict(),
                            "state_dict": model.state_dict(), "test_accuracy": acc[i].item()})
         files.append(path.name)
+    summary = {"mean": acc.mean().item(), "min": acc.min().item(), "max": acc.max().item(),
+               "condition": cfg.rule.condition, "trained_on": cfg.task.task}
+    adam = None
+    if baseline == "adam":                     # Adam seeing as many mini-batches (of the same size) as growth did
+        adam = [train_adam(arch, data, 1, seed + i, batch=cfg.task.grow_batch, activation=cfg.task.activation,
+                           max_batches=steps) for i in range(min(samples, 10))]
+        summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
+                    "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
     record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
-              "seed": seed, "accuracy": acc.tolist(), "files": files,
-              "summary": {"mean": acc.mean().item(), "min": acc.min().item(), "max": acc.max().item()}}
+              "seed": seed, "accuracy": acc.tolist(), "adam_same_batches": adam, "files": files,
+              "summary": summary}
 
     def plot(d, plt):
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.hist(d["accuracy"], bins=20)
+        ax.hist(d["accuracy"], bins=20, label="grown")
+        if d.get("adam_same_batches"):
+            ax.hist(d["adam_same_batches"], bins=20, alpha=0.6, label=f"Adam, {d['steps']} batches")
+            ax.legend(fontsize=7)
         ax.set(xlabel="test accuracy", ylabel="networks",
                title=f"{'-'.join(map(str, d['arch']))} grown in {d['steps']} steps ({d['task']})")
         return fig

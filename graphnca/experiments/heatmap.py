@@ -9,21 +9,25 @@ from tqdm.auto import tqdm
 from ..convert import to_sequential
 from ..graph import WeightGraph
 from ..grow import accuracy, grow
-from .common import default_steps, finish, generator, load_rule, task_data
+from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
 
 
 def train_adam(arch, data, epochs: int, seed: int, batch: int = 128, lr: float = 1e-3,
-               activation: str = "relu") -> float:
-    """Test accuracy of one ``arch`` MLP trained with Adam from PyTorch's default init."""
+               activation: str = "relu", max_batches: int | None = None) -> float:
+    """Test accuracy of one ``arch`` MLP trained with Adam from PyTorch's default init (for ``epochs``, or
+    ``max_batches`` mini-batches if that comes first)."""
     torch.manual_seed(seed)
     graph = WeightGraph.from_sizes(arch, activation=activation)
     layers = [nn.Linear(a, b) for a, b in zip(arch[:-1], arch[1:])]
     model = to_sequential(graph, torch.cat([t for l in layers for t in (l.weight.flatten(), l.bias)]).detach())
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    g = generator(seed)
+    g, seen = generator(seed), 0
     for _ in range(epochs):
         perm = torch.randperm(len(data.x_train), generator=g)
         for i in range(0, len(perm), batch):
+            if max_batches is not None and seen >= max_batches:
+                break
+            seen += 1
             idx = perm[i:i + batch]
             opt.zero_grad()
             nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
@@ -48,7 +52,7 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
     for i, j in tqdm(cells, disable=not progress, desc="heatmap"):
         arch = (n_in, hidden[i], hidden[j], n_out)
         graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
-        big, state = grow(conv, graph, samples, steps, init, gen)
+        big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, data, gen))
         acc = accuracy(big, state.w, data.x_test, data.y_test)
         grown_mean[i][j], grown_min[i][j] = acc.mean().item(), acc.min().item()
         if adam is not None:

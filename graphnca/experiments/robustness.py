@@ -8,24 +8,25 @@ from ..graph import repeat
 from ..grow import accuracy, fresh_states
 from ..rollout import rollout
 from ..state import State
-from .common import default_steps, finish, generator, rule_and_task, rule_label
+from .common import default_steps, finish, generator, growth_stream, rule_and_task, rule_label
 
 
 @torch.no_grad()
-def damage_curve(conv, graph, init, data, steps: int, after: int, p: float, samples: int, seed: int) -> dict:
+def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, samples: int, seed: int) -> dict:
     gen = generator(seed)
     big = repeat(graph, samples)
-    state = State.unpack(fresh_states(graph, samples, conv.hidden_size, init, gen).view(big.num_weights, -1))
+    state = State.unpack(fresh_states(graph, samples, conv.hidden_size, cfg.init, gen).view(big.num_weights, -1))
+    stream = growth_stream(conv, cfg, data, generator(seed + 1))
     accs = []
 
     def record(t, s):
         accs.append(accuracy(big, s.w, data.x_test, data.y_test).mean().item())
-    state = rollout(conv, big, state, steps, callback=record)
+    state = rollout(conv, big, state, steps, callback=record, data=stream)
     before = accs[-1]
     damaged = State(zero_out(big, state.w, p, gen), state.h)
     right_after = accuracy(big, damaged.w, data.x_test, data.y_test).mean().item()
     accs.append(right_after)
-    rollout(conv, big, damaged, after, callback=record)
+    rollout(conv, big, damaged, after, callback=record, data=stream)
     regrow = accs[steps + 1:]
     target = 0.99 * before
     hit = next((i + 1 for i, a in enumerate(regrow) if a >= target), None)
@@ -41,7 +42,7 @@ def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int 
     for path in rules:
         conv, cfg, data, graph = rule_and_task(path, data_root)
         n = default_steps(cfg, steps)
-        res = damage_curve(conv, graph, cfg.init, data, n, after if after is not None else 2 * n, p, samples, seed)
+        res = damage_curve(conv, graph, cfg, data, n, after if after is not None else 2 * n, p, samples, seed)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(graph.archs[0].sizes),
                         **res})
     record = {"p": p, "samples": samples, "seed": seed, "results": results,

@@ -8,7 +8,7 @@ from ..graph import WeightGraph, repeat
 from ..grow import fresh_states, loss_and_accuracy
 from ..rollout import rollout
 from ..state import State
-from .common import finish, generator, rule_and_task, rule_label
+from .common import finish, generator, growth_stream, rule_and_task, rule_label
 
 
 def stability_metrics(loss: list[float], tolerance: float = 0.10) -> dict:
@@ -28,19 +28,20 @@ def stability_metrics(loss: list[float], tolerance: float = 0.10) -> dict:
 
 
 @torch.no_grad()
-def loss_curve(conv, graph: WeightGraph, init, data, updates: int, samples: int, seed: int,
-               label_smoothing: float = 0.0, progress: bool = True) -> tuple[list[float], list[float]]:
+def loss_curve(conv, graph: WeightGraph, cfg, data, updates: int, samples: int, seed: int,
+               progress: bool = True) -> tuple[list[float], list[float]]:
     """Mean training loss (the meta-training objective) after every update, and test accuracy every 100."""
     big = repeat(graph, samples)
-    x = fresh_states(graph, samples, conv.hidden_size, init, generator(seed)).view(big.num_weights, -1)
+    x = fresh_states(graph, samples, conv.hidden_size, cfg.init, generator(seed)).view(big.num_weights, -1)
     state, losses, accs = State.unpack(x), [], []
+    stream = growth_stream(conv, cfg, data, generator(seed + 1))
     bar = tqdm(total=updates, disable=not progress, desc="stability", leave=False)
     chunk = 100
     for start in range(0, updates, chunk):
         def record(t, s):
-            l, _ = loss_and_accuracy(big, s.w, data.x_train, data.y_train, label_smoothing)
+            l, _ = loss_and_accuracy(big, s.w, data.x_train, data.y_train, cfg.task.label_smoothing)
             losses.append(l.mean().item())
-        state = rollout(conv, big, state, min(chunk, updates - start), callback=record)
+        state = rollout(conv, big, state, min(chunk, updates - start), callback=record, data=stream)
         accs.append(loss_and_accuracy(big, state.w, data.x_test, data.y_test)[1].mean().item())
         bar.update(min(chunk, updates - start))
     bar.close()
@@ -53,8 +54,7 @@ def stability(rules, out, updates: int = 10_000, samples: int = 20, data_root=No
     for path in rules:
         conv, cfg, data, graph = rule_and_task(path, data_root)
         arch = graph.archs[0].sizes
-        losses, accs = loss_curve(conv, graph, cfg.init, data, updates, samples, seed,
-                                  cfg.task.label_smoothing, progress)
+        losses, accs = loss_curve(conv, graph, cfg, data, updates, samples, seed, progress)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch),
                         "trained_rollout": cfg.train.schedule, "pool_size": cfg.train.pool_size,
                         "loss": losses, "test_accuracy_every_100": accs, **stability_metrics(losses)})

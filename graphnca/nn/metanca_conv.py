@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 
+from ..conditioning import data_features, num_features
 from ..graph import WeightGraph
 from ..line_graph import check_neighbourhood
 from ..perception import neuron_means, perceive_hub
@@ -21,6 +22,9 @@ class MetaNCAConv(MessagePassing):
 
     where :math:`R` is the shared :class:`~graphnca.LocalRule`, :math:`N_f, N_b` the forward / backward
     neighbourhoods and :math:`\rho` the fire rate (training only; in eval every weight updates, :math:`m_e = 1`).
+    With ``condition="data"`` the rule's input also holds the weight's data features :math:`f_e`
+    (:mod:`graphnca.conditioning`: its two neurons' activity on a mini-batch, their co-activity and, at output
+    neurons, the error), computed without autograd from ``data=(x, y)`` or passed precomputed as ``features``.
 
     Called with line-graph ``edge_index_f, edge_index_b`` it is a plain PyG layer (mean aggregation over the given
     edges). Called with ``graph=WeightGraph`` it takes the O(E) hub path: neuron-level sums (dense blocks reduced
@@ -30,27 +34,33 @@ class MetaNCAConv(MessagePassing):
     which is cheaper to differentiate (``benchmarks/perception.py``).
 
     Args:
-        hidden_size, widths, step_size, fire_rate, neighbourhood: see :class:`~graphnca.RuleConfig`.
+        hidden_size, widths, step_size, fire_rate, neighbourhood, condition: see :class:`~graphnca.RuleConfig`.
         rule: an existing :class:`~graphnca.LocalRule` to share (its sizes win over ``hidden_size``/``widths``).
 
     Shapes:
         - **input:** states :math:`(E, 1+H)`, line-graph edges :math:`(2, M_f)`, :math:`(2, M_b)` or a
-          :class:`~graphnca.WeightGraph` with :math:`E` weights, optional fire mask :math:`(E, 1)`
+          :class:`~graphnca.WeightGraph` with :math:`E` weights, optional fire mask :math:`(E, 1)`; conditioned:
+          ``data`` :math:`((B, d_{in}), (B,))` (needs ``graph``) or ``features`` :math:`(E, F)`
         - **output:** updated states :math:`(E, 1+H)`
     """
 
     def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, fire_rate: float = 0.5,
-                 neighbourhood: str = "incident", rule: LocalRule | None = None):
+                 neighbourhood: str = "incident", condition: str = "none", rule: LocalRule | None = None):
         super().__init__(aggr="mean", node_dim=0)
         check_neighbourhood(neighbourhood)
         if not 0.0 < fire_rate <= 1.0:
             raise ValueError(f"fire_rate must be in (0, 1], got {fire_rate}")
-        self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size)
-        self.fire_rate, self.neighbourhood = float(fire_rate), neighbourhood
+        n_feat = num_features(condition)
+        self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size, n_feat)
+        if self.rule.extra_inputs != n_feat:
+            raise ValueError(f"condition {condition!r} needs a rule with {n_feat} extra inputs, the given rule has "
+                             f"{self.rule.extra_inputs}")
+        self.fire_rate, self.neighbourhood, self.condition = float(fire_rate), neighbourhood, condition
 
     @classmethod
     def from_config(cls, cfg: RuleConfig) -> "MetaNCAConv":
-        return cls(fire_rate=cfg.fire_rate, neighbourhood=cfg.neighbourhood, rule=LocalRule.from_config(cfg))
+        return cls(fire_rate=cfg.fire_rate, neighbourhood=cfg.neighbourhood, condition=cfg.condition,
+                   rule=LocalRule.from_config(cfg))
 
     @property
     def hidden_size(self) -> int:
@@ -62,42 +72,65 @@ class MetaNCAConv(MessagePassing):
             return torch.ones(num_weights, 1, device=device)
         return (torch.rand(num_weights, 1, device=device, generator=generator) < self.fire_rate).float()
 
+    def features(self, graph: WeightGraph, x: Tensor, data: tuple[Tensor, Tensor]) -> Tensor:
+        """``[E, F]`` data features of states ``x`` on ``data = (inputs, labels)`` (no autograd)."""
+        return data_features(graph, x[:, 0].detach(), *data)
+
+    def _check_features(self, x: Tensor, graph, data, features) -> Tensor | None:
+        f = self.rule.extra_inputs
+        if not f:
+            if data is not None or features is not None:
+                raise ValueError("this rule is not data-conditioned (condition='none'); it takes no data/features")
+            return None
+        if features is None:
+            if data is None or graph is None:
+                raise ValueError("a data-conditioned rule needs data=(x, y) with graph=WeightGraph, or features")
+            features = self.features(graph, x, data)
+        if features.shape != (x.shape[0], f):
+            raise ValueError(f"features must be [E, F] = [{x.shape[0]}, {f}], got {list(features.shape)}")
+        return features
+
     def forward(self, x: Tensor, edge_index_f: Tensor | None = None, edge_index_b: Tensor | None = None, *,
-                graph: WeightGraph | None = None, fire_mask: Tensor | None = None) -> Tensor:
+                graph: WeightGraph | None = None, fire_mask: Tensor | None = None,
+                data: tuple[Tensor, Tensor] | None = None, features: Tensor | None = None) -> Tensor:
         if x.dim() != 2 or x.shape[1] != self.rule.state_dim:
             raise ValueError(f"state must be [E, 1 + H] with H = {self.hidden_size} (the rule's hidden size), "
                              f"got {list(x.shape)}")
+        if graph is not None and x.shape[0] != graph.num_weights:
+            raise ValueError(f"state has {x.shape[0]} rows but the graph has {graph.num_weights} weights")
+        feats = self._check_features(x, graph, data, features)                 # [E, F] or None
         if graph is not None:
-            if x.shape[0] != graph.num_weights:
-                raise ValueError(f"state has {x.shape[0]} rows but the graph has {graph.num_weights} weights")
-            delta = self._hub_update(graph, x)
+            delta = self._hub_update(graph, x, feats)
         elif edge_index_f is not None and edge_index_b is not None:
             m_f = self.propagate(edge_index_f, x=x)  # [E, 1 + H] mean over N_f(e)
             m_b = self.propagate(edge_index_b, x=x)
-            delta = self.rule(torch.cat([x, m_f, m_b], dim=1))
+            delta = self.rule(torch.cat([x, m_f, m_b] + ([feats] if feats is not None else []), dim=1))
         else:
             raise ValueError("MetaNCAConv needs either (edge_index_f, edge_index_b) or graph=WeightGraph")
         if fire_mask is None:
             fire_mask = self.sample_fire_mask(x.shape[0], x.device)
         return x + fire_mask * delta
 
-    def _hub_update(self, graph: WeightGraph, x: Tensor) -> Tensor:
+    def _hub_update(self, graph: WeightGraph, x: Tensor, feats: Tensor | None) -> Tensor:
         if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
             # autograd: the materialised [E, 3(1+H)] perception is narrow, so its gathers are cheap to store and
             # to differentiate (measured faster than differentiating the [E, width] fused form)
-            return self.rule(perceive_hub(graph, x, self.neighbourhood))
-        return self._fused_update(graph, x)
+            p = perceive_hub(graph, x, self.neighbourhood)
+            return self.rule(p if feats is None else torch.cat([p, feats], dim=1))
+        return self._fused_update(graph, x, feats)
 
-    def _fused_update(self, graph: WeightGraph, x: Tensor) -> Tensor:
+    def _fused_update(self, graph: WeightGraph, x: Tensor, feats: Tensor | None) -> Tensor:
         """No-grad step: the rule's first layer acts on the N neuron means before they reach the E weights."""
         d = self.rule.state_dim
-        a, b, c = self.rule.first.weight.split(d, dim=1)       # each [W, D]: blocks for x, forward, backward means
+        a, b, c, f = self.rule.first.weight.split([d, d, d, self.rule.extra_inputs], dim=1)  # [W, D] x3, [W, F]
         m_f, m_b = neuron_means(graph, x, self.neighbourhood)   # [N, D]
         if m_f is m_b:                                          # incident: one neuron table serves both
             zf, zb = (m_f @ torch.cat([b, c]).T).split(a.shape[0], dim=1)  # [N, W] each
         else:
             zf, zb = m_f @ b.T, m_b @ c.T
         z = torch.addmm(self.rule.first.bias, x, a.T)           # [E, W]
+        if feats is not None:
+            z.addmm_(feats, f.T)
         runs, sparse = graph.dense_runs
         w = z.shape[1]
         for w0, n0, k, e_a, n_a, blocks in runs:                # dense blocks: broadcast adds, no [E, W] gathers
@@ -115,4 +148,4 @@ class MetaNCAConv(MessagePassing):
         r = self.rule
         widths = [m.out_features for m in [r.first, *r.rest] if isinstance(m, torch.nn.Linear)]
         return (f"{self.__class__.__name__}(hidden_size={r.hidden_size}, widths={tuple(widths[:-1])}, "
-                f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r})")
+                f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r}, condition={self.condition!r})")

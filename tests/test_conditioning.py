@@ -1,0 +1,163 @@
+"""The data-conditioned rule: exact features, locality, no autograd while growing, mixed batches."""
+import pytest
+import torch
+from hypothesis import given, settings
+from torch import nn
+
+import graphnca
+from graphnca.conditioning import DataStream, data_features
+from graphnca.convert import to_sequential
+from graphnca.grow import grow
+from graphnca.nn import MetaNCAConv
+from graphnca.rollout import rollout
+from graphnca.state import InitConfig, State, init_state
+from graphnca.testing import assert_permutation_equivariant
+
+from .strategies import graphs
+
+
+def conditioned(hidden_size=3, **kw):
+    conv = MetaNCAConv(hidden_size=hidden_size, widths=(16,), condition="data", fire_rate=1.0, **kw)
+    for p in conv.parameters():      # the zero-initialised last layer would make every check trivial
+        nn.init.normal_(p, std=0.3)
+    return conv.eval()
+
+
+def reference_features(graph, w, x, y):
+    """Brute force: every neuron's output on every example ``[B, N]``, then the seven numbers per weight."""
+    out = []
+    for g, wg in zip(graph.unbatch(), graph.split(w)):
+        arch, mods, B = g.archs[0], list(to_sequential(g, wg)), x.shape[0]
+        outs, h = [], x
+        for i, m in enumerate(mods):
+            h = m(h)
+            if i + 1 == len(mods) or isinstance(mods[i + 1], nn.Linear):
+                outs.append(h)
+        probs = torch.softmax(outs[-1], 1)
+        bias = [torch.ones(B, arch.num_layers)] if arch.bias else []
+        A = torch.cat([x, *outs[:-1], probs, *bias], 1)                       # [B, N]
+        err = torch.zeros_like(A)
+        c = arch.sizes[-1]
+        err[:, sum(arch.sizes) - c:sum(arch.sizes)] = probs - nn.functional.one_hot(y, c).float()
+        s, d = A[:, g.src], A[:, g.dst]
+        out.append(torch.stack([s.mean(0), s.std(0, unbiased=False), d.mean(0), d.std(0, unbiased=False),
+                                err[:, g.dst].mean(0), (s * d).mean(0), (s * err[:, g.dst]).mean(0)], 1))
+    return torch.cat(out)
+
+
+@settings(max_examples=25, deadline=None)
+@given(graphs(max_width=5))
+def test_features_match_brute_force_on_mixed_batches(g):
+    other = graphnca.WeightGraph.from_sizes([g.archs[0].sizes[0], 3, g.archs[0].sizes[-1]])
+    big = graphnca.batch([g, other, g, g])          # mixed architectures, repeated members in several runs
+    w = torch.randn(big.num_weights)
+    x = torch.randn(6, g.archs[0].sizes[0])
+    y = torch.randint(g.archs[0].sizes[-1], (6,))
+    f = data_features(big, w, x, y)
+    assert f.shape == (big.num_weights, 7)
+    torch.testing.assert_close(f, reference_features(big, w, x, y), atol=1e-5, rtol=1e-5)
+    # a batch's features are its members' features, stacked
+    singles = [data_features(m, wm, x, y) for m, wm in zip(big.unbatch(), big.split(w))]
+    torch.testing.assert_close(f, torch.cat(singles), atol=1e-6, rtol=0)
+
+
+def test_paths_agree_and_rule_is_equivariant():
+    g = graphnca.batch([graphnca.WeightGraph.from_sizes([4, 5, 3, 3], activation="tanh"),
+                        graphnca.WeightGraph.from_sizes([4, 6, 3], masks=[torch.rand(6, 4) < 0.6, None])])
+    conv = conditioned()
+    x = torch.randn(g.num_weights, 4)
+    data = (torch.randn(8, 4), torch.randint(3, (8,)))
+    ref = conv(x, graph=g, data=data)                                    # autograd path (parameters need grad)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x, graph=g, data=data), ref, atol=1e-5, rtol=1e-5)      # fused path
+    ei_f, ei_b = g.line_graph()
+    feats = conv.features(g, x, data)
+    torch.testing.assert_close(conv(x, ei_f, ei_b, features=feats), ref, atol=1e-5, rtol=1e-5)  # plain PyG path
+    dense = g.unbatch()[0]                  # relabelling hidden units permutes features and updates alike
+    assert_permutation_equivariant(conv, dense, x[:dense.num_weights], data=data)
+
+
+def _update(conv, g, x, data):
+    with torch.no_grad():
+        return conv(x, graph=g, data=data) - x
+
+
+def test_locality_input_a_weight_cannot_see():
+    # input 0 reaches hidden unit 0 only; weights that touch neither input 0, hidden 0 nor an output cannot see it
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    mask[1:, 0] = False
+    g = graphnca.WeightGraph.from_sizes([4, 3, 2], activation="tanh", masks=[mask, None])
+    conv, x = conditioned(), torch.randn(g.num_weights, 4)
+    inputs, labels = torch.randn(16, 4), torch.randint(2, (16,))
+    changed = inputs.clone()
+    changed[:, 0] = torch.randn(16) * 3
+    d0, d1 = _update(conv, g, x, (inputs, labels)), _update(conv, g, x, (changed, labels))
+    sees = {0, 4} | {7, 8}                               # input 0, hidden 0, the two outputs (neuron ids)
+    blind = torch.tensor([int(s) not in sees and int(t) not in sees for s, t in zip(g.src, g.dst)])
+    assert blind.sum() >= 6 and (~blind).sum() >= 6
+    assert torch.equal(d0[blind], d1[blind])             # exactly unchanged
+    assert not torch.allclose(d0[~blind], d1[~blind])    # and the change is visible where it may be
+
+
+def test_labels_reach_only_weights_into_outputs():
+    # the error exists at output neurons only: a hidden weight's first update cannot depend on the labels
+    g = graphnca.WeightGraph.from_sizes([4, 5, 4, 3], activation="tanh")
+    conv, x = conditioned(), torch.randn(g.num_weights, 4)
+    inputs = torch.randn(16, 4)
+    d0 = _update(conv, g, x, (inputs, torch.randint(3, (16,))))
+    d1 = _update(conv, g, x, (inputs, torch.randint(3, (16,))))
+    into_output = g.layer == 2
+    assert torch.equal(d0[~into_output], d1[~into_output])
+    assert not torch.allclose(d0[into_output], d1[into_output])
+
+
+def test_growth_never_runs_autograd_through_the_task_network(monkeypatch):
+    import graphnca.conditioning as cond
+    seen = []
+    real = cond.layer_outputs
+
+    def spy(*a, **k):
+        seen.append(torch.is_grad_enabled())
+        return real(*a, **k)
+    monkeypatch.setattr(cond, "layer_outputs", spy)
+    g = graphnca.WeightGraph.from_sizes([4, 6, 3], activation="tanh")
+    conv = conditioned()
+    stream = DataStream(torch.randn(50, 4), torch.randint(3, (50,)), 8, torch.Generator().manual_seed(0))
+    big, state = grow(conv, g, 3, 4, InitConfig(), data=stream)
+    assert state.w.grad_fn is None and len(seen) == 4
+    # meta-training differentiates the rule's use of the features, never the task network's forward pass
+    x0 = init_state(big, 3, InitConfig())
+    out = rollout(conv, big, x0, 3, data=stream, checkpoint=True)
+    out.w.sum().backward()
+    assert len(seen) == 7 and not any(seen)
+    assert conv.rule.first.weight.grad is not None and conv.rule.first.weight.grad.abs().sum() > 0
+
+
+def test_stream_batches_are_seeded():
+    x, y = torch.randn(100, 3), torch.arange(100) % 3
+    a = DataStream(x, y, 10, torch.Generator().manual_seed(1))
+    b = DataStream(x, y, 10, torch.Generator().manual_seed(1))
+    assert all(torch.equal(a()[0], b()[0]) for _ in range(3))
+    assert DataStream(x, y, 1000)()[0] is x                     # a batch larger than the data: all of it
+
+
+def test_bad_inputs():
+    g = graphnca.WeightGraph.from_sizes([4, 5, 3])
+    x = torch.randn(g.num_weights, 4)
+    data = (torch.randn(8, 4), torch.randint(3, (8,)))
+    with pytest.raises(ValueError, match="needs data"):
+        conditioned()(x, graph=g)
+    with pytest.raises(ValueError, match="not data-conditioned"):
+        MetaNCAConv(hidden_size=3)(x, graph=g, data=data)
+    with pytest.raises(ValueError, match="features must be"):
+        conditioned()(x, graph=g, features=torch.zeros(g.num_weights, 5))
+    with pytest.raises(ValueError, match="data has 5 features"):
+        conditioned()(x, graph=g, data=(torch.randn(8, 5), data[1]))
+    with pytest.raises(ValueError, match="labels must lie"):
+        conditioned()(x, graph=g, data=(data[0], torch.full((8,), 3)))
+    with pytest.raises(ValueError, match="unknown condition"):
+        MetaNCAConv(condition="labels")
+    with pytest.raises(ValueError, match="needs data="):
+        rollout(conditioned(), g, State.unpack(x), 2)
+    with pytest.raises(ValueError, match="extra inputs"):
+        MetaNCAConv(condition="data", rule=graphnca.LocalRule(3))
