@@ -10,7 +10,8 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.script", category=FutureWarning)
     import torch_geometric  # noqa: F401
 
-from .convert import from_sequential, to_sequential  # noqa: E402
+from .conditioning import DataStream, data_features  # noqa: E402
+from .convert import from_sequential, to_sequential
 from .forward import task_forward
 from .graph import Arch, WeightGraph, batch, repeat
 from .line_graph import num_line_graph_edges
@@ -24,7 +25,7 @@ from .state import InitConfig, State, init_state, positional_hidden
 __version__ = "0.1.0"
 
 __all__ = [
-    "Arch", "InitConfig", "LocalRule", "MetaNCAConv", "RuleConfig", "State", "WeightGraph", "batch",
-    "from_sequential", "init_state", "neuron_means", "num_line_graph_edges", "perceive", "positional_hidden",
-    "repeat", "rollout", "task_forward", "to_sequential", "WeightData", "from_pyg", "to_pyg",
+    "Arch", "DataStream", "InitConfig", "LocalRule", "MetaNCAConv", "RuleConfig", "State", "WeightGraph", "batch",
+    "data_features", "from_sequential", "init_state", "neuron_means", "num_line_graph_edges", "perceive",
+    "positional_hidden", "repeat", "rollout", "task_forward", "to_sequential", "WeightData", "from_pyg", "to_pyg",
 ]
