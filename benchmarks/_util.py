@@ -14,6 +14,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from graphnca.runinfo import run_metadata, save_figure, write_json  # noqa: E402
 
 
+def timing_flags(ap) -> None:
+    """The flags every timing study shares: ``--repeats --device --seed --out``."""
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="benchmarks/results")
+
+
 def timeit(fn, repeats: int = 5, warmup: int = 1, min_time: float = 0.0) -> float:
     """Median wall time of ``fn()`` in seconds (synchronising CUDA when used)."""
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from _util import report, table, timeit
+from _util import report, table, timeit, timing_flags
 
 import graphnca
 from graphnca.conditioning import data_features
@@ -51,10 +51,7 @@ def main(argv=None):
     ap.add_argument("--batch", default="16,64,256")
     ap.add_argument("--nets", type=int, default=8, help="networks grown side by side")
     ap.add_argument("--hidden-size", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/results")
+    timing_flags(ap)
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     rows = [measure(int(h), a.nets, int(b), a.hidden_size, a.repeats, a.device)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from _util import report, table, timeit
+from _util import report, table, timeit, timing_flags
 
 import graphnca
 from graphnca.nn import MetaNCAConv
@@ -113,10 +113,7 @@ def main(argv=None):
     ap.add_argument("--hidden-size", type=int, default=8)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--explicit-gib", type=float, default=6.0, help="largest explicit line graph to build")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/results")
+    timing_flags(ap)
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
     rows = []

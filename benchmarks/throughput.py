@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from _util import report, table, timeit
+from _util import report, table, timeit, timing_flags
 
 import graphnca
 from graphnca.perception import perceive_hub
@@ -51,10 +51,7 @@ def main(argv=None):
     ap.add_argument("--hidden", default="2,4,8,16,32")
     ap.add_argument("--widths", default="16,32,64,128,256")
     ap.add_argument("--at", type=float, default=1e5, help="weights for the H and width sweeps")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/results")
+    timing_flags(ap)
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     by_w = [measure(float(e), 8, 64, a.repeats, a.device) for e in a.weights.split(",")]
