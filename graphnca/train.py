@@ -38,6 +38,8 @@ class TaskConfig:
     data_batch: int = 0             # examples per meta-step; 0 = the whole training set
     label_smoothing: float = 0.1    # gives the task loss a finite optimum, so a stable rule can stop growing
     grow_batch: int = 64            # examples a data-conditioned rule sees per growth step (condition="data")
+    permute: bool = False           # each meta-step permutes input features and class labels (one draw for the
+                                    # step): a data-conditioned rule cannot memorise the task, it must read the data
 
 
 @dataclass
@@ -108,6 +110,10 @@ def check_config(cfg: Config, data: TaskData) -> None:
     parse_schedule(t.schedule)
 
 
+def _permuted(view, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return (x, y) if view is None else (x[:, view[0]], view[1][y])
+
+
 def grow_steps(cfg: Config) -> int:
     return cfg.train.grow_steps or parse_schedule(cfg.train.schedule).max
 
@@ -169,12 +175,20 @@ class MetaTrainer:
             xs.append(x), picks.append(idx)
         return torch.cat([x.reshape(-1, x.shape[-1]) for x in xs]), picks
 
-    def _data_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _data_batch(self, view=None) -> tuple[torch.Tensor, torch.Tensor]:
         d, n = self.data, self.cfg.task.data_batch
         if not n or n >= len(d.x_train):
-            return d.x_train, d.y_train
+            return _permuted(view, d.x_train, d.y_train)
         idx = torch.randint(len(d.x_train), (n,), generator=self.gen).to(self.device)
-        return d.x_train[idx], d.y_train[idx]
+        return _permuted(view, d.x_train[idx], d.y_train[idx])
+
+    def _task_view(self):
+        """This meta-step's ``(feature permutation, class relabelling)`` when ``task.permute``, else ``None``."""
+        if not self.cfg.task.permute:
+            return None
+        d = self.data
+        return (torch.randperm(d.num_features, generator=self.gen).to(self.device),
+                torch.randperm(d.num_classes, generator=self.gen).to(self.device))
 
     # ---- one meta-step ----------------------------------------------------------------------------------------
     def meta_step(self, initial: tuple[torch.Tensor, list] | None = None) -> dict:
@@ -183,14 +197,16 @@ class MetaTrainer:
         self.conv.train()
         x0, picks = initial if initial is not None else self._initial_states()
         steps = self.schedule(self.step, self.gen)
-        xb, yb = self._data_batch()
+        view = self._task_view()
+        xb, yb = self._data_batch(view)
+        stream = self.stream if view is None or self.stream is None else lambda: _permuted(view, *self.stream())
         late = []                                                               # weights of the last loss_steps
 
         def keep(k, s):
             if k > steps - t.loss_steps:
                 late.append(s.w)
         final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
-                        generator=self.gen, callback=keep if t.loss_steps > 1 else None, data=self.stream)
+                        generator=self.gen, callback=keep if t.loss_steps > 1 else None, data=stream)
         per_net = []
         for w in late or [final.w]:
             logits = task_forward(self.batch_graph, w, xb)                       # [B, N, C]
@@ -200,8 +216,7 @@ class MetaTrainer:
         loss = per_net.mean()
         x_final = final.pack()                                                  # [E, 1 + H]
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
-            feats = (self.conv.features(self.batch_graph, x_final, self.stream()) if self.stream is not None
-                     else None)
+            feats = self.conv.features(self.batch_graph, x_final, stream()) if stream is not None else None
             nxt = self.conv(x_final, graph=self.batch_graph, features=feats)
             loss = loss + t.stationary_weight * ((nxt - x_final) / self.cfg.rule.step_size).pow(2).mean()
         acc = ddp.mean_scalar((logits.argmax(-1) == yb).float().mean().item(), self.device)

@@ -101,3 +101,14 @@ def test_bad_train_config(tmp_path):
         MetaTrainer(tiny(pool_fresh=3, damage=2), tmp_path)
     with pytest.raises(ValueError, match="grad_mode"):
         MetaTrainer(tiny(grad_mode="adam"), tmp_path)
+
+
+def test_permute_draws_one_task_view_per_step(tmp_path):
+    cfg = tiny("data", pool_size=0)
+    cfg.task.permute = True
+    tr = MetaTrainer(cfg, tmp_path)
+    perm, cls = tr._task_view()
+    assert sorted(perm.tolist()) == list(range(4)) and sorted(cls.tolist()) == list(range(3))
+    xb, yb = tr._data_batch((perm, cls))          # data_batch 0: the whole training set, permuted consistently
+    assert torch.equal(xb, tr.data.x_train[:, perm]) and torch.equal(yb, cls[tr.data.y_train])
+    assert not tr.meta_step()["rolled_back"]
