@@ -9,6 +9,7 @@ import sys
 import torch
 
 from .distributed import cleanup
+from .experiments.stability import HORIZON
 from .rule import RuleConfig
 from .state import InitConfig
 from .train import Config, TaskConfig, TrainConfig
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="meta-steps per rule (default: the demo's own)")
     p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--updates", type=int, default=10_000, help="stability horizon")
+    p.add_argument("--updates", type=int, default=HORIZON, help="stability horizon")
 
     p = sub.add_parser("train", help="meta-train a local rule")
     _common(p, "runs/train")
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data-root", default=None)
         p.add_argument("--seed", type=int, default=0)
         if name == "stability":
-            p.add_argument("--updates", type=int, default=10_000)
+            p.add_argument("--updates", type=int, default=HORIZON)
         else:
             p.add_argument("--steps", type=int, default=None, help="growth steps before damage (default: rule's)")
             p.add_argument("--after", type=int, default=None, help="updates after damage (default: 2x steps)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .conditioning import num_features
@@ -19,15 +20,21 @@ class RuleConfig:
     fire_rate: float = 1.0           # probability a weight updates per step (<1: asynchronous, as in GNCA)
     neighbourhood: str = "incident"
     condition: str = "none"          # none: the paper's data-free rule | data: sees activity and output errors
+    deadzone: float = 0.2            # MLP outputs with |z| <= this give exactly no update: grown networks can be
+                                     # exact fixed points instead of drifting by tiny residual updates
 
 
 class LocalRule(nn.Module):
     r"""The node-update MLP :math:`R: \mathbb{R}^{3(1+H)+F} \to \mathbb{R}^{1+H}`,
 
     .. math::
-        R(p) = s \cdot \tanh\big(\mathrm{MLP}(p)\big),
+        R(p) = s \cdot \tanh\big(\mathrm{shrink}_\lambda(\mathrm{MLP}(p))\big), \qquad
+        \mathrm{shrink}_\lambda(z) = \mathrm{sign}(z)\max(|z| - \lambda, 0),
 
-    giving :math:`(\Delta w, \Delta h)` bounded by the step size :math:`s`. The last layer starts at zero, so an
+    giving :math:`(\Delta w, \Delta h)` bounded by the step size :math:`s`. The dead zone :math:`\lambda \ge 0`
+    (0: none) lets a grown network be an exact fixed point of the rule, so it cannot drift by accumulating tiny
+    residual updates over thousands of steps; its gradient is taken straight through (identity), else a rule
+    inside the zone would get none. The last layer starts at zero, so an
     untrained rule is the identity dynamics (every update is 0) and meta-training starts from a stable point.
     :math:`F` extra inputs per weight (0 for the data-free rule; the data features of
     :mod:`graphnca.conditioning` for a conditioned one) follow the perception.
@@ -37,12 +44,13 @@ class LocalRule(nn.Module):
         - **output:** update :math:`(E, 1+H)`
     """
 
-    def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, extra_inputs: int = 0):
+    def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, extra_inputs: int = 0,
+                 deadzone: float = 0.0):
         super().__init__()
-        if hidden_size < 0 or extra_inputs < 0 or not widths or any(w < 1 for w in widths):
-            raise ValueError(f"need hidden_size >= 0, extra_inputs >= 0 and at least one positive width, got "
-                             f"{hidden_size}, {extra_inputs}, {widths}")
-        self.hidden_size, self.step_size = int(hidden_size), float(step_size)
+        if hidden_size < 0 or extra_inputs < 0 or not widths or any(w < 1 for w in widths) or not deadzone >= 0:
+            raise ValueError(f"need hidden_size >= 0, extra_inputs >= 0, at least one positive width and "
+                             f"deadzone >= 0, got {hidden_size}, {extra_inputs}, {widths}, {deadzone}")
+        self.hidden_size, self.step_size, self.deadzone = int(hidden_size), float(step_size), float(deadzone)
         self.state_dim, self.extra_inputs = 1 + self.hidden_size, int(extra_inputs)
         self.in_dim = 3 * self.state_dim + self.extra_inputs
         dims = [self.in_dim, *widths]
@@ -56,11 +64,14 @@ class LocalRule(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: RuleConfig) -> "LocalRule":
-        return cls(cfg.hidden_size, tuple(cfg.widths), cfg.step_size, num_features(cfg.condition))
+        return cls(cfg.hidden_size, tuple(cfg.widths), cfg.step_size, num_features(cfg.condition), cfg.deadzone)
 
     def head(self, z: Tensor) -> Tensor:
         """Everything after the first linear layer: pre-activation ``[E, width] -> [E, 1 + H]``."""
-        return self.step_size * torch.tanh(self.rest(z))
+        z = self.rest(z)                                                       # [E, 1 + H]
+        if self.deadzone:   # straight-through gradient: the untrained rule (all z = 0) must still learn
+            z = z + (F.softshrink(z, self.deadzone) - z).detach()
+        return self.step_size * torch.tanh(z)
 
     def forward(self, p: Tensor) -> Tensor:
         if p.dim() != 2 or p.shape[1] != self.in_dim:

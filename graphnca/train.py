@@ -57,6 +57,9 @@ class TrainConfig:
     pool_size: int = 16              # sample pool per architecture; 0 = always start from fresh states
     pool_fresh: int = 2              # fresh states in every batch (the rest come from the pool)
     pool_replace_every: int = 25     # every N meta-steps the worst pooled state gives way to a freshly grown one
+    pool_age: int = 0                # age curriculum: pooled states drawn for a batch first run U{0..N} extra
+                                     # updates without gradient, so the rule meets states far older than its
+                                     # rollouts and learns to repair their drift (stability far past training)
     damage: int = 0                  # pooled samples per architecture hit by zero-out damage each meta-step
     damage_p: float = 0.3            # fraction of the other weights zeroed besides one whole layer
     grad_mode: str = "normalize"     # normalize: per-parameter unit-norm gradients; clip: global norm clip
@@ -66,6 +69,8 @@ class TrainConfig:
     loss_steps: int = 5              # average the task loss over the last N rollout steps (penalises oscillation)
     stationary_weight: float = 1.0   # penalise one further update of the grown state: the rule learns to stop
     grad_checkpoint: bool = True
+    init_from: str | None = None     # start from this checkpoint's rule weights (same rule config; optimiser,
+                                     # pools and step start afresh): continue a rule under a new curriculum
     eval_every: int = 500
     eval_samples: int = 16
     checkpoint_every: int = 500
@@ -87,7 +92,8 @@ class Config:
     def from_dict(d: dict) -> "Config":
         def tup(v):
             return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
-        rule = RuleConfig(**{**d["rule"], "widths": tup(d["rule"]["widths"])})
+        # checkpoints older than the dead zone ran without one (whatever today's default)
+        rule = RuleConfig(**{"deadzone": 0.0, **d["rule"], "widths": tup(d["rule"]["widths"])})
         init = InitConfig(**{**d["init"], "input_shape": tup(d["init"]["input_shape"])})
         task = TaskConfig(**{**d["task"], "archs": tup(d["task"]["archs"])})
         return Config(rule, init, task, TrainConfig(**d["train"]))
@@ -103,10 +109,10 @@ def check_config(cfg: Config, data: TaskData) -> None:
                              f"inputs and {data.num_classes} outputs")
     if t.grad_mode not in ("normalize", "clip"):
         raise ValueError(f"grad_mode must be 'normalize' or 'clip', got {t.grad_mode!r}")
-    if t.pool_size and not (t.batch_per_arch - t.pool_fresh <= t.pool_size
+    if t.pool_size and not (t.batch_per_arch - t.pool_fresh <= t.pool_size and t.pool_age >= 0
                             and t.pool_fresh + t.damage <= t.batch_per_arch and t.pool_replace_every >= 1):
         raise ValueError("need batch_per_arch - pool_fresh <= pool_size, pool_fresh + damage <= batch_per_arch "
-                         "and pool_replace_every >= 1")
+                         "and pool_replace_every >= 1, pool_age >= 0")
     parse_schedule(t.schedule)
 
 
@@ -133,6 +139,8 @@ class MetaTrainer:
         torch.manual_seed(t.seed)                                  # rule parameter init: the same on every rank
         self.gen = torch.Generator().manual_seed(t.seed + self.rank)  # inits, pools, masks, data: per rank
         self.conv = MetaNCAConv.from_config(cfg.rule).to(self.device)
+        if t.init_from:
+            self._warm_start(t.init_from)
         # growth data of a conditioned rule: training examples only, drawn from the run's (checkpointed) generator
         self.stream = growth_data(self.conv, self.data.x_train, self.data.y_train, cfg.task.grow_batch, self.gen)
         self.schedule = parse_schedule(t.schedule)
@@ -141,11 +149,21 @@ class MetaTrainer:
         self.batch_graph = batch([g for g in self.graphs for _ in range(t.batch_per_arch)])
         self.pools = [SamplePool(self._fresh(g, t.pool_size)) for g in self.graphs] if t.pool_size else None
         self.damage_graphs = [batch([g] * t.damage) for g in self.graphs] if t.damage else None
+        self.age_graphs = ([batch([g] * (t.batch_per_arch - t.pool_fresh)) for g in self.graphs]
+                           if t.pool_size and t.pool_age else None)
         self.opt = torch.optim.AdamW(self.conv.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.step, self.loss_ema, self.history = 0, None, []
 
     # ---- pieces -----------------------------------------------------------------------------------------------
+    def _warm_start(self, path) -> None:
+        ck = load_checkpoint(path, map_location=self.device)
+        rule = Config.from_dict(ck["config"]).rule
+        if rule != self.cfg.rule:
+            raise ValueError(f"init_from checkpoint {path} holds a rule with config {rule}, this run's rule is "
+                             f"{self.cfg.rule}")
+        self.conv.load_state_dict(ck["rule"])
+
     def _lr_factor(self, step: int) -> float:
         t = self.cfg.train
         if step < t.warmup:
@@ -166,7 +184,10 @@ class MetaTrainer:
             # pooled states live on (and age) until they are the worst at a replacement step: the rule is
             # trained on states thousands of updates old, which is what keeps grown networks stable
             idx = self.pools[a].sample(t.batch_per_arch - t.pool_fresh, self.gen)
-            x = torch.cat([self._fresh(g, t.pool_fresh), self.pools[a].states[idx].to(self.device)])
+            pooled = self.pools[a].states[idx].to(self.device)                   # [K, E, 1 + H]
+            if t.pool_age:
+                pooled = self._age(a, pooled)
+            x = torch.cat([self._fresh(g, t.pool_fresh), pooled])
             if t.damage:                                             # damage the best ones: they must regrow
                 hurt = x[-t.damage:]
                 flat = hurt.reshape(-1, hurt.shape[-1])
@@ -174,6 +195,14 @@ class MetaTrainer:
                 x[-t.damage:] = flat.view_as(hurt)
             xs.append(x), picks.append(idx)
         return torch.cat([x.reshape(-1, x.shape[-1]) for x in xs]), picks
+
+    @torch.no_grad()
+    def _age(self, a: int, pooled: torch.Tensor) -> torch.Tensor:
+        """Advance pooled states of architecture ``a`` by ``U{0..pool_age}`` updates, without gradient."""
+        n = int(torch.randint(self.cfg.train.pool_age + 1, (), generator=self.gen))
+        st = rollout(self.conv, self.age_graphs[a], State.unpack(pooled.reshape(-1, pooled.shape[-1])), n,
+                     generator=self.gen, data=self.stream)
+        return st.pack().view_as(pooled)
 
     def _data_batch(self, view=None) -> tuple[torch.Tensor, torch.Tensor]:
         d, n = self.data, self.cfg.task.data_batch

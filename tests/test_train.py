@@ -5,6 +5,9 @@ import torch
 
 from graphnca.data import load_iris
 from graphnca.rule import RuleConfig
+from graphnca.graph import batch
+from graphnca.rollout import rollout
+from graphnca.state import State
 from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
 
 
@@ -34,7 +37,9 @@ def test_task_networks_change_only_through_the_rule(tmp_path):
 
 
 def test_pool_commit_after_a_step(tmp_path):
-    tr = MetaTrainer(tiny(steps=1, pool_fresh=1, pool_replace_every=2), tmp_path)
+    cfg = tiny(steps=1, pool_fresh=1, pool_replace_every=2)
+    cfg.rule.deadzone = 0.0     # a barely trained rule's updates would all fall in the dead zone: nothing moves
+    tr = MetaTrainer(cfg, tmp_path)
     assert torch.isinf(tr.pools[0].loss).all()
     tr.meta_step()            # 3 pooled samples per architecture grown and written back, no replacement yet
     assert [int(torch.isfinite(p.loss).sum()) for p in tr.pools] == [3, 3]
@@ -45,18 +50,39 @@ def test_pool_commit_after_a_step(tmp_path):
     assert int(changed.sum()) == 4     # 3 pooled samples + the replaced worst one
 
 
-@pytest.mark.parametrize("condition", ["none", "data"])
-def test_resume_is_exact(tmp_path, condition):
-    full = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3), tmp_path / "a")
+@pytest.mark.parametrize("condition, age", [("none", 0), ("data", 0), ("none", 4), ("data", 4)])
+def test_resume_is_exact(tmp_path, condition, age):
+    full = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3, pool_age=age), tmp_path / "a")
     full.run(progress=False)
-    part = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3), tmp_path / "b")
+    part = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3, pool_age=age), tmp_path / "b")
     part.run(progress=False, stop_after=3)           # "killed" after the step-3 checkpoint
-    resumed = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3), tmp_path / "b")
+    resumed = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3, pool_age=age), tmp_path / "b")
     resumed.load(tmp_path / "b" / "checkpoint.pt")
     assert resumed.step == 3
     resumed.run(progress=False)
     assert torch.equal(params(full), params(resumed))
     assert torch.equal(full.pools[0].states, resumed.pools[0].states)
+
+
+def test_pool_age_runs_pooled_states_on_without_gradient(tmp_path):
+    tr = MetaTrainer(tiny(pool_age=4), tmp_path)
+    for p in tr.conv.parameters():                   # an untrained rule never moves a state: nothing to see
+        torch.nn.init.normal_(p, std=0.3)
+    pooled = tr.pools[0].states[:2].clone()          # [K, E, 1 + H]: K = batch_per_arch - pool_fresh = 2
+    graph = batch([tr.graphs[0]] * 2)
+    with torch.no_grad():
+        after = [rollout(tr.conv, graph, State.unpack(pooled.reshape(-1, pooled.shape[-1])), n).pack()
+                 for n in range(5)]
+    seen = set()
+    for _ in range(12):
+        aged = tr._age(0, pooled)
+        assert not aged.requires_grad and torch.equal(tr.pools[0].states[:2], pooled)   # the pool is untouched
+        match = [n for n, a in enumerate(after) if torch.allclose(aged.reshape(a.shape), a, atol=1e-6)]
+        assert len(match) == 1
+        seen |= set(match)
+    assert len(seen) >= 3                            # U{0..4} updates: several ages drawn
+    with pytest.raises(ValueError, match="pool_age >= 0"):
+        MetaTrainer(tiny(pool_age=-1), tmp_path)
 
 
 def test_resume_with_other_config_is_refused(tmp_path):
@@ -112,3 +138,22 @@ def test_permute_draws_one_task_view_per_step(tmp_path):
     xb, yb = tr._data_batch((perm, cls))          # data_batch 0: the whole training set, permuted consistently
     assert torch.equal(xb, tr.data.x_train[:, perm]) and torch.equal(yb, cls[tr.data.y_train])
     assert not tr.meta_step()["rolled_back"]
+
+
+def test_init_from_starts_with_the_saved_rule(tmp_path):
+    first = MetaTrainer(tiny(), tmp_path / "a")
+    first.run(progress=False)
+    first.save()
+    ck = str(tmp_path / "a" / "checkpoint.pt")
+    warm = MetaTrainer(tiny(init_from=ck, lr=1e-3), tmp_path / "b")
+    assert torch.equal(params(warm), params(first)) and warm.step == 0
+    cfg = tiny(init_from=ck)
+    cfg.rule.hidden_size = 4
+    with pytest.raises(ValueError, match="init_from checkpoint .* holds a rule with config"):
+        MetaTrainer(cfg, tmp_path / "c")
+
+
+def test_checkpoint_configs_without_a_deadzone_load_as_none():
+    d = Config().to_dict()
+    del d["rule"]["deadzone"]                        # written before the field existed
+    assert Config.from_dict(d).rule.deadzone == 0.0

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..train import Config
 from .export import grow_command
 from .robustness import robustness
-from .stability import stability
+from .stability import HORIZON, stability
 from .train_cmd import train_command
 
 
@@ -26,7 +26,7 @@ def _train_one(cfg: Config, out: str) -> dict:
     return train_command(cfg, out, progress=False)
 
 
-def demo(out, seed: int = 0, steps: int | None = None, samples: int = 100, updates: int = 10_000,
+def demo(out, seed: int = 0, steps: int | None = None, samples: int = 100, updates: int = HORIZON,
          progress: bool = True, workers: int = 2) -> dict:
     out = Path(out)
     base = Config()

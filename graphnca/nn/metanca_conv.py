@@ -34,7 +34,8 @@ class MetaNCAConv(MessagePassing):
     which is cheaper to differentiate (``benchmarks/perception.py``).
 
     Args:
-        hidden_size, widths, step_size, fire_rate, neighbourhood, condition: see :class:`~graphnca.RuleConfig`.
+        hidden_size, widths, step_size, fire_rate, neighbourhood, condition, deadzone: see
+            :class:`~graphnca.RuleConfig`.
         rule: an existing :class:`~graphnca.LocalRule` to share (its sizes win over ``hidden_size``/``widths``).
 
     Shapes:
@@ -45,13 +46,14 @@ class MetaNCAConv(MessagePassing):
     """
 
     def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, fire_rate: float = 0.5,
-                 neighbourhood: str = "incident", condition: str = "none", rule: LocalRule | None = None):
+                 neighbourhood: str = "incident", condition: str = "none", rule: LocalRule | None = None,
+                 deadzone: float = 0.0):
         super().__init__(aggr="mean", node_dim=0)
         check_neighbourhood(neighbourhood)
         if not 0.0 < fire_rate <= 1.0:
             raise ValueError(f"fire_rate must be in (0, 1], got {fire_rate}")
         n_feat = num_features(condition)
-        self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size, n_feat)
+        self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size, n_feat, deadzone)
         if self.rule.extra_inputs != n_feat:
             raise ValueError(f"condition {condition!r} needs a rule with {n_feat} extra inputs, the given rule has "
                              f"{self.rule.extra_inputs}")
@@ -148,4 +150,5 @@ class MetaNCAConv(MessagePassing):
         r = self.rule
         widths = [m.out_features for m in [r.first, *r.rest] if isinstance(m, torch.nn.Linear)]
         return (f"{self.__class__.__name__}(hidden_size={r.hidden_size}, widths={tuple(widths[:-1])}, "
-                f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r}, condition={self.condition!r})")
+                f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r}, condition={self.condition!r}, "
+                f"deadzone={r.deadzone})")
