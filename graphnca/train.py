@@ -59,7 +59,7 @@ class TrainConfig:
     pool_replace_every: int = 25     # every N meta-steps the worst pooled state gives way to a freshly grown one
     pool_age: int = 0                # age curriculum: pooled states drawn for a batch first run U{0..N} extra
                                      # updates without gradient, so the rule meets states far older than its
-                                     # rollouts and learns to repair their drift (stability far past training)
+                                     # rollouts (an option: on iris the dead zone did far more, see README)
     damage: int = 0                  # pooled samples per architecture hit by zero-out damage each meta-step
     damage_p: float = 0.3            # fraction of the other weights zeroed besides one whole layer
     grad_mode: str = "normalize"     # normalize: per-parameter unit-norm gradients; clip: global norm clip

@@ -16,7 +16,6 @@ def test_starts_as_zero_update():
 def test_deadzone_gives_exact_zeros_and_shrinks_the_rest():
     rule = LocalRule(hidden_size=2, widths=(8,), step_size=0.1, deadzone=0.5)
     free = LocalRule(hidden_size=2, widths=(8,), step_size=0.1)
-    free.load_state_dict(rule.state_dict())
     for p in rule.parameters():
         torch.nn.init.normal_(p, std=0.5)
     free.load_state_dict(rule.state_dict())
