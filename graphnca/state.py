@@ -5,7 +5,9 @@ every hidden unit and every output class looks the same to it. A rule that canno
 grows the same weights for both, so the grown network cannot beat chance on average. Hidden states initialised
 from sinusoidal codes of (source neuron index, target neuron index, layer index) break that symmetry with fixed,
 architecture-independent identities: input ``i`` and class ``k`` get the same code in every architecture, which is
-what lets one rule grow networks of unseen widths and depths. ``"random"`` and ``"zeros"`` exist for ablations.
+what lets one rule grow networks of unseen widths and depths. ``"random"`` and ``"zeros"`` exist for ablations and
+for data-conditioned rules: there the random weights already break the symmetry, and a rule without pixel and class
+identities cannot memorise one task's templates, so ``"zeros"`` transfers better to new tasks (README, issue 6).
 """
 from __future__ import annotations
 

@@ -78,6 +78,36 @@ def test_paths_agree_and_rule_is_equivariant():
     assert_permutation_equivariant(conv, dense, x[:dense.num_weights], data=data)
 
 
+def _relabel_inputs_and_classes(g, gen):
+    """Neuron relabelling that shuffles the input pixels and the output classes of one network."""
+    arch, perm = g.archs[0], torch.arange(g.num_neurons)
+    n_in, n_out, first_out = arch.sizes[0], arch.sizes[-1], sum(arch.sizes[:-1])
+    perm[:n_in] = torch.randperm(n_in, generator=gen)
+    perm[first_out:first_out + n_out] = first_out + torch.randperm(n_out, generator=gen)
+    return perm, perm[:n_in], perm[first_out:first_out + n_out] - first_out
+
+
+@pytest.mark.parametrize("hidden_init", ["zeros", "positional"])
+def test_zero_hidden_init_cannot_tell_pixels_or_classes_apart(hidden_init):
+    # With hidden_init="zeros" growth commutes with relabelling input pixels and classes (data relabelled alike):
+    # such a rule can only learn from the data. Positional codes name pixels and classes, so there it must fail.
+    gen = torch.Generator().manual_seed(0)
+    g = graphnca.WeightGraph.from_sizes([6, 5, 4], activation="tanh")
+    conv = conditioned()
+    state = init_state(g, 3, InitConfig(hidden_init=hidden_init, weight_scale=1.0), generator=gen)
+    perm, p_in, p_out = _relabel_inputs_and_classes(g, gen)
+    sigma = graphnca.testing.node_permutation(g, perm)
+    x, y = torch.randn(16, 6), torch.randint(4, (16,))
+    x_new = torch.empty_like(x)
+    x_new[:, p_in] = x                                     # original input i is input p_in[i] of the new network
+    with torch.no_grad():
+        ref = rollout(conv, g, state, 4, data=lambda: (x, y))
+        relabelled = State(state.w[sigma], init_state(g, 3, InitConfig(hidden_init=hidden_init)).h)
+        out = rollout(conv, g, relabelled, 4, data=lambda: (x_new, p_out[y]))
+    same = torch.allclose(out.w, ref.w[sigma], atol=1e-5, rtol=0)
+    assert same == (hidden_init == "zeros")
+
+
 def _update(conv, g, x, data):
     with torch.no_grad():
         return conv(x, graph=g, data=data) - x
