@@ -11,7 +11,7 @@ from graphnca.grow import grow
 from graphnca.nn import MetaNCAConv
 from graphnca.rollout import rollout
 from graphnca.state import InitConfig, State, init_state
-from graphnca.testing import assert_permutation_equivariant
+from graphnca.testing import assert_permutation_equivariant, node_permutation
 
 from .strategies import graphs
 
@@ -96,7 +96,7 @@ def test_zero_hidden_init_cannot_tell_pixels_or_classes_apart(hidden_init):
     conv = conditioned()
     state = init_state(g, 3, InitConfig(hidden_init=hidden_init, weight_scale=1.0), generator=gen)
     perm, p_in, p_out = _relabel_inputs_and_classes(g, gen)
-    sigma = graphnca.testing.node_permutation(g, perm)
+    sigma = node_permutation(g, perm)
     x, y = torch.randn(16, 6), torch.randint(4, (16,))
     x_new = torch.empty_like(x)
     x_new[:, p_in] = x                                     # original input i is input p_in[i] of the new network
