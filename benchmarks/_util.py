@@ -22,9 +22,14 @@ def timing_flags(ap) -> None:
     ap.add_argument("--out", default="benchmarks/results")
 
 
+def sync() -> None:
+    """Wait for queued CUDA work (a no-op without CUDA), so wall clocks time the work, not its launch."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timeit(fn, repeats: int = 5, warmup: int = 1, min_time: float = 0.0) -> float:
     """Median wall time of ``fn()`` in seconds (synchronising CUDA when used)."""
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for _ in range(warmup):
         fn()
     sync()

@@ -33,3 +33,14 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if obj.get("version") != VERSION:
         raise ValueError(f"checkpoint {path} has format version {obj.get('version')}, this graphnca reads {VERSION}")
     return obj
+
+
+def export_rule(src, dst) -> dict:
+    """Write the rule alone (weights + configuration, no optimiser, pools or history) from checkpoint ``src`` to
+    ``dst``: a small file that grows, evaluates and warm-starts (``--init-from``) but does not resume training."""
+    ck = load_checkpoint(src)
+    if "rule" not in ck or "config" not in ck:
+        raise ValueError(f"checkpoint {src} holds no rule and configuration to export")
+    out = {"config": ck["config"], "rule": ck["rule"], "step": ck.get("step"), "rule_only": True}
+    save_checkpoint(dst, out)
+    return out

@@ -1,4 +1,4 @@
-"""``graphnca`` command line: demo, train, grow, heatmap, stability, robustness."""
+"""``graphnca`` command line: demo, train, grow, heatmap, stability, robustness, export."""
 from __future__ import annotations
 
 import argparse
@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None)
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("export", help="write a trained rule alone (no optimiser or pools) to a small checkpoint")
+    p.add_argument("--rule", required=True)
+    p.add_argument("--out", required=True, help="file to write (atomically)")
+
     for name, text in (("stability", "apply the rule far past its training length; loss against updates"),
                        ("robustness", "grow, zero out a layer + a fraction of weights, keep updating")):
         p = sub.add_parser(name, help=text)
@@ -119,10 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads:
+    if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     from . import experiments as ex
     try:
+        if args.command == "export":
+            from .checkpoint import export_rule
+            ck = export_rule(args.rule, args.out)
+            print(f"graphnca export: rule of {args.rule} (step {ck['step']}) written to {args.out} "
+                  f"({os.path.getsize(args.out) / 1024:.0f} KiB)")
+            return 0
         if args.command == "train":
             summary = ex.train_command(config_from_args(args), args.out, resume=args.resume)
         elif args.command == "demo":

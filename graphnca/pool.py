@@ -40,4 +40,4 @@ class SamplePool:
         if d["states"].shape != self.states.shape:
             raise ValueError(f"pool in checkpoint has shape {list(d['states'].shape)}, expected "
                              f"{list(self.states.shape)}")
-        self.states, self.loss = d["states"].clone(), d["loss"].clone()
+        self.states, self.loss = d["states"].clone(), d["loss"].cpu().clone()   # losses stay on the host

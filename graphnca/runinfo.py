@@ -13,17 +13,19 @@ import torch
 
 
 def git_revision() -> str | None:
+    """``HEAD`` (``-dirty`` if tracked files changed); outside a git checkout (a copied tree on a remote machine)
+    the revision the copy was made from, if given in ``GRAPHNCA_GIT_REVISION``."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
         rev = out.stdout.strip()
         if not rev:
-            return None
+            return os.environ.get("GRAPHNCA_GIT_REVISION") or None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                                text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        return os.environ.get("GRAPHNCA_GIT_REVISION") or None
 
 
 def device_name(device: torch.device | str | None = None) -> str:

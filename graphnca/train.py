@@ -325,6 +325,9 @@ class MetaTrainer:
 
     def load(self, path) -> None:
         ck = load_checkpoint(path, map_location=self.device)
+        if ck.get("rule_only"):
+            raise ValueError(f"checkpoint {path} holds an exported rule only (no optimiser, pools or generators): "
+                             f"it cannot resume a run; start a new one with --init-from {path}")
         saved = Config.from_dict(ck["config"])
         saved.train.steps = self.cfg.train.steps        # resuming may extend (or shorten) the run, nothing else
         if saved != self.cfg:

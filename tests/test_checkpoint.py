@@ -40,3 +40,30 @@ def test_corrupt_foreign_code_and_missing(tmp_path):
     torch.save({"format": "graphnca-checkpoint", "version": 0}, old)
     with pytest.raises(ValueError, match="format version 0"):
         load_checkpoint(old)
+
+
+def test_export_rule_is_small_grows_and_refuses_resume(tmp_path):
+    from graphnca.checkpoint import export_rule
+    from graphnca.experiments.common import load_rule
+    from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
+    cfg = Config(task=TaskConfig(archs=((4, 5, 3),)),
+                 train=TrainConfig(steps=2, batch_per_arch=2, pool_size=4, schedule="fixed:2", eval_every=0,
+                                   checkpoint_every=0))
+    tr = MetaTrainer(cfg, tmp_path / "run")
+    tr.run(progress=False)
+    full = tr.save()
+    small = tmp_path / "rule.pt"
+    export_rule(full, small)
+    ck = load_checkpoint(small)
+    assert ck["rule_only"] and ck["step"] == 2 and "optimizer" not in ck and "pools" not in ck
+    conv, cfg2 = load_rule(small)
+    for k, v in tr.conv.state_dict().items():
+        assert torch.equal(conv.state_dict()[k], v)
+    assert cfg2 == tr.cfg
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "checkpoint.pt").write_bytes(small.read_bytes())
+    with pytest.raises(ValueError, match="exported rule only"):
+        MetaTrainer(cfg, tmp_path / "again").load(tmp_path / "again" / "checkpoint.pt")
+    save_checkpoint(tmp_path / "norule.pt", {"step": 1})
+    with pytest.raises(ValueError, match="no rule and configuration"):
+        export_rule(tmp_path / "norule.pt", tmp_path / "x.pt")

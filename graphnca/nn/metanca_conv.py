@@ -72,7 +72,9 @@ class MetaNCAConv(MessagePassing):
         """``[E, 1]`` float mask of the weights that update this step (all ones in eval or at rate 1)."""
         if not self.training or self.fire_rate >= 1.0:
             return torch.ones(num_weights, 1, device=device)
-        return (torch.rand(num_weights, 1, device=device, generator=generator) < self.fire_rate).float()
+        # draw where the generator lives (a CPU generator keeps runs reproducible across devices), then move
+        where = generator.device if generator is not None else device
+        return (torch.rand(num_weights, 1, device=where, generator=generator) < self.fire_rate).float().to(device)
 
     def features(self, graph: WeightGraph, x: Tensor, data: tuple[Tensor, Tensor]) -> Tensor:
         """``[E, F]`` data features of states ``x`` on ``data = (inputs, labels)`` (no autograd)."""
