@@ -36,11 +36,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 
 
 def export_rule(src, dst) -> dict:
-    """Write the rule alone (weights + configuration, no optimiser, pools or history) from checkpoint ``src`` to
+    """Write the rule alone (weights, configuration, history; no optimiser, pools) from checkpoint ``src`` to
     ``dst``: a small file that grows, evaluates and warm-starts (``--init-from``) but does not resume training."""
     ck = load_checkpoint(src)
     if "rule" not in ck or "config" not in ck:
         raise ValueError(f"checkpoint {src} holds no rule and configuration to export")
-    out = {"config": ck["config"], "rule": ck["rule"], "step": ck.get("step"), "rule_only": True}
+    out = {"config": ck["config"], "rule": ck["rule"], "step": ck.get("step"), "history": ck.get("history", []),
+           "rule_only": True}    # the history (per-step loss, evals) is small and is the run's only log
     save_checkpoint(dst, out)
     return out

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--baseline", choices=["none", "adam"], default="none",
                    help="adam: also train with Adam on as many mini-batches as growth steps")
+    p.add_argument("--grow-batch", type=int, default=None,
+                   help="examples per growth step of a data-conditioned rule (default: the rule's training value)")
 
     p = sub.add_parser("heatmap", help="accuracy of grown [in, X, Y, out] networks over a grid of hidden sizes")
     _common(p, "runs/heatmap")
@@ -140,7 +142,7 @@ def main(argv=None) -> int:
         elif args.command == "grow":
             summary = ex.grow_command(args.rule, args.arch, args.out, samples=args.samples, steps=args.steps,
                                       task=args.task, data_root=args.data_root, seed=args.seed,
-                                      baseline=args.baseline)
+                                      baseline=args.baseline, grow_batch=args.grow_batch)
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed)

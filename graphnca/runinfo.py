@@ -13,19 +13,21 @@ import torch
 
 
 def git_revision() -> str | None:
-    """``HEAD`` (``-dirty`` if tracked files changed); outside a git checkout (a copied tree on a remote machine)
-    the revision the copy was made from, if given in ``GRAPHNCA_GIT_REVISION``."""
+    """``HEAD`` (``-dirty`` if tracked files changed), or ``GRAPHNCA_GIT_REVISION`` when set: a tree copied to
+    another machine may carry a stale ``.git`` (or none), so the sender names the revision it copied."""
+    if os.environ.get("GRAPHNCA_GIT_REVISION"):
+        return os.environ["GRAPHNCA_GIT_REVISION"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
         rev = out.stdout.strip()
         if not rev:
-            return os.environ.get("GRAPHNCA_GIT_REVISION") or None
+            return None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                                text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("GRAPHNCA_GIT_REVISION") or None
+        return None
 
 
 def device_name(device: torch.device | str | None = None) -> str:

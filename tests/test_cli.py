@@ -109,3 +109,21 @@ def test_data_conditioned_transfer_smoke(tmp_path):
     data = read_json(tmp_path / "g" / "grow.json")
     assert data["task"] == "fashion-mnist" and data["summary"]["condition"] == "data"
     assert len(data["adam_same_batches"]) == 2 and data["summary"]["adam_batches"] == data["steps"]
+
+
+def test_export_then_grow_with_another_grow_batch(tmp_path, capsys):
+    write_fake_idx(tmp_path / "mnist", 40, 20)
+    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
+                 "--arch", "784,6,10", "--grow-batch", "8", "--data-batch", "16", "--out", str(tmp_path / "run"),
+                 *TINY_TRAIN]) == 0
+    small = tmp_path / "rule.pt"
+    assert main(["export", "--rule", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(small)]) == 0
+    assert "written to" in capsys.readouterr().out
+    assert small.stat().st_size < (tmp_path / "run" / "checkpoint.pt").stat().st_size
+    assert main(["grow", "--rule", str(small), "--data-root", str(tmp_path / "mnist"), "--arch", "784,7,10",
+                 "--samples", "2", "--grow-batch", "16", "--baseline", "adam", "--out", str(tmp_path / "g")]) == 0
+    data = read_json(tmp_path / "g" / "grow.json")
+    assert data["grow_batch"] == 16 and data["summary"]["adam_batch_size"] == 16
+    assert main(["grow", "--rule", str(small), "--data-root", str(tmp_path / "mnist"), "--arch", "784,7,10",
+                 "--grow-batch", "0", "--out", str(tmp_path / "g0")]) == 2
+    assert "grow_batch must be >= 1" in capsys.readouterr().err

@@ -53,11 +53,11 @@ def default_steps(cfg: Config, steps: int | None) -> int:
     return steps if steps is not None else grow_steps(cfg)
 
 
-def finish(out, name: str, record: dict, plot) -> dict:
-    """Write ``OUT/NAME.json`` (with run metadata), then draw ``OUT/NAME.png`` from that file alone."""
+def finish(out, name: str, record: dict, plot, device=None) -> dict:
+    """Write ``OUT/NAME.json`` (with run metadata for ``device``), then draw ``OUT/NAME.png`` from that file alone."""
     out = Path(out)
     path = out / f"{name}.json"
-    write_json(path, {**record, "meta": run_metadata()})
+    write_json(path, {**record, "meta": run_metadata(device)})
     with open(path) as f:
         data = json.load(f)
     import matplotlib

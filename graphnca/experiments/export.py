@@ -26,11 +26,17 @@ def load_grown(path) -> nn.Sequential:
 
 
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
-                 baseline: str = "none") -> dict:
+                 baseline: str = "none", grow_batch: int | None = None) -> dict:
     """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
     evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
-    Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds)."""
+    Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds). ``grow_batch``
+    overrides the examples per growth step the rule was trained with (a conditioned rule's features are batch
+    means, so a larger batch gives it less noisy statistics)."""
     conv, cfg = load_rule(rule)
+    if grow_batch is not None:
+        if grow_batch < 1:
+            raise ValueError(f"grow_batch must be >= 1, got {grow_batch}")
+        cfg.task.grow_batch = grow_batch
     data = task_data(cfg, task, data_root)
     steps = default_steps(cfg, steps)
     graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
@@ -60,7 +66,7 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
     record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
-              "seed": seed, "accuracy": acc.tolist(), "adam_same_batches": adam, "files": files,
+              "seed": seed, "grow_batch": cfg.task.grow_batch, "accuracy": acc.tolist(), "adam_same_batches": adam, "files": files,
               "summary": summary}
 
     def plot(d, plt):

@@ -37,5 +37,5 @@ def train_command(cfg: Config, out, resume: bool = False, progress: bool = True)
         return summary
     summary["final_eval"] = trainer.evaluate(samples=max(cfg.train.eval_samples, 1))
     data = finish(out, "train", {"config": cfg, "seed": cfg.train.seed, "summary": summary,
-                                 "history": trainer.history}, plot_training)
+                                 "history": trainer.history}, plot_training, trainer.device)
     return data["summary"]

@@ -132,20 +132,24 @@ class MetaNCAConv(MessagePassing):
             zf, zb = (m_f @ torch.cat([b, c]).T).split(a.shape[0], dim=1)  # [N, W] each
         else:
             zf, zb = m_f @ b.T, m_b @ c.T
-        z = torch.addmm(self.rule.first.bias, x, a.T)           # [E, W]
-        if feats is not None:
-            z.addmm_(feats, f.T)
+        zf = zf + self.rule.first.bias                          # the bias rides on the [N, W] table, not on E rows
+        # every row of z belongs to a dense block or to `sparse`: each is written once with its neuron terms,
+        # then the GEMMs accumulate into it (beta = 1), so the [E, W] tensor is written once and read back once
+        # per GEMM instead of being re-read and re-written by two broadcast adds (the step is memory-bound)
+        z = x.new_empty(x.shape[0], zf.shape[1])                # [E, W]
         runs, sparse = graph.dense_runs
         w = z.shape[1]
-        for w0, n0, k, e_a, n_a, blocks in runs:                # dense blocks: broadcast adds, no [E, W] gathers
+        for w0, n0, k, e_a, n_a, blocks in runs:                # dense blocks: broadcast sums, no [E, W] gathers
             zr = z[w0:w0 + k * e_a].view(k, e_a, w)
             zfr, zbr = zf[n0:n0 + k * n_a].view(k, n_a, w), zb[n0:n0 + k * n_a].view(k, n_a, w)
             for start, n_out, n_in, src0, dst0 in blocks:
                 blk = zr[:, start:start + n_out * n_in].view(k, n_out, n_in, w)
-                blk += zfr[:, dst0:dst0 + n_out].unsqueeze(2)
-                blk += zbr[:, src0:src0 + n_in].unsqueeze(1)
+                torch.add(zfr[:, dst0:dst0 + n_out].unsqueeze(2), zbr[:, src0:src0 + n_in].unsqueeze(1), out=blk)
         if sparse.numel():
-            z.index_add_(0, sparse, zf[graph.dst[sparse]] + zb[graph.src[sparse]])
+            z[sparse] = zf[graph.dst[sparse]] + zb[graph.src[sparse]]
+        z.addmm_(x, a.T)
+        if feats is not None:
+            z.addmm_(feats, f.T)
         return self.rule.head(z)
 
     def __repr__(self) -> str:
