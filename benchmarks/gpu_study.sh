@@ -9,12 +9,21 @@
 # WORK: results folder (bench/, train/, one sub-folder per stage); DATA: MNIST IDX folder; RULE: a data-conditioned
 # MNIST rule (checkpoint or `graphnca export` file) for grow-vs-train and as the training run's --init-from.
 # After each stage WORK is packed into PACK (default WORK.tgz), so a machine that is taken back mid-run still
-# leaves the finished stages.
+# leaves the finished stages. QUICK=1 shrinks every stage to seconds (the test suite smoke-runs it that way on a CPU).
 set -u
 WORK=${WORK:?set WORK}; DATA=${DATA:?set DATA}; RULE=${RULE:?set RULE}
 TRAIN_S=${TRAIN_S:-240}; PACK=${PACK:-$WORK.tgz}; PY=${PYTHON:-python3}; DEVICE=${DEVICE:-cuda}
 export PYTHONUNBUFFERED=1
 mkdir -p "$WORK/bench"
+if [ "${QUICK:-0}" = 1 ]; then
+  TP=(--weights 1e3 --at 1e3 --hidden 2 --widths 8 --repeats 1); MEM=(--arch 20,8,3 --batch 2 --steps 4 --plain-steps 2,4)
+  GVT=(--arch 784,6,10 --many 2 --max-steps 4 --grow-every 2 --max-epochs 1 --adam-every 1)
+  ARCHS=(--arch 784,6,10); NETS=2; MIN_TRAIN_S=1
+else
+  TP=(--weights 1e3,1e4,1e5,1e6,1e7,3e7 --at 1e7 --repeats 10); MEM=(--plain-steps 8,64)
+  GVT=(--many 100 --max-epochs 3)
+  ARCHS=(--arch 784,30,30,10 --arch 784,60,60,10 --arch 784,100,100,10); NETS=8; MIN_TRAIN_S=30
+fi
 
 stage() { echo "=== $1 $(date +%T)"; }
 pack() { tar czf "$PACK.tmp" -C "$(dirname "$WORK")" "$(basename "$WORK")" && mv "$PACK.tmp" "$PACK"; }
@@ -29,24 +38,23 @@ timeout 90 $PY -m graphnca train --device "$DEVICE" --task iris --steps 5 --eval
   --out "$WORK/smoke" || echo "stage smoke failed: rc $?"
 
 stage throughput   # sweeps of H and rule width at 1e7 weights, where a GPU is not launch-bound
-timeout 150 $PY benchmarks/throughput.py --device "$DEVICE" --weights 1e3,1e4,1e5,1e6,1e7,3e7 --at 1e7 --repeats 10 \
-  --out "$WORK/bench" || echo "stage throughput failed: rc $?"
+timeout 150 $PY benchmarks/throughput.py --device "$DEVICE" "${TP[@]}" --out "$WORK/bench" \
+  || echo "stage throughput failed: rc $?"
 pack
 
 stage memory      # plain BPTT at 64 steps fits an 80 GB card: measured, not extrapolated
-timeout 150 $PY benchmarks/memory.py --device "$DEVICE" --plain-steps 8,64 --out "$WORK/bench" \
+timeout 150 $PY benchmarks/memory.py --device "$DEVICE" "${MEM[@]}" --out "$WORK/bench" \
   || echo "stage memory failed: rc $?"
 pack
 
 stage grow_vs_train
-timeout 120 $PY benchmarks/grow_vs_train.py --device "$DEVICE" --rule "$RULE" --data-root "$DATA" --many 100 \
-  --max-epochs 3 --out "$WORK/bench" || echo "stage grow_vs_train failed: rc $?"
+timeout 120 $PY benchmarks/grow_vs_train.py --device "$DEVICE" --rule "$RULE" --data-root "$DATA" "${GVT[@]}" \
+  --out "$WORK/bench" || echo "stage grow_vs_train failed: rc $?"
 pack
 
 # meta-training: the zero-init data rule continued on wider nets and a larger batch than a CPU affords
 TRAIN=(--device "$DEVICE" --task mnist --data-root "$DATA" --condition data --deadzone 0 --hidden-init zeros
-       --weight-scale 1.0 --init-from "$RULE" --arch 784,30,30,10 --arch 784,60,60,10 --arch 784,100,100,10
-       --batch-per-arch 8 --schedule uniform:10,20 --data-batch 512 --grow-batch 64 --stationary-weight 0.1
+       --weight-scale 1.0 --init-from "$RULE" "${ARCHS[@]}" --batch-per-arch "$NETS" --schedule uniform:10,20 --data-batch 512 --grow-batch 64 --stationary-weight 0.1
        --lr 1e-3 --warmup 20 --seed 0)
 if [ -n "${DEADLINE:-}" ]; then   # epoch seconds by which everything must be packed: shrink the training budget
   LEFT=$((DEADLINE - $(date +%s) - 90)); [ "$LEFT" -lt "$TRAIN_S" ] && TRAIN_S=$LEFT
@@ -56,14 +64,14 @@ stage calibrate   # 12 meta-steps (one eval, one checkpoint) give the step time 
 timeout 150 $PY -m graphnca train "${TRAIN[@]}" --steps 12 --eval-every 12 --checkpoint-every 12 \
   --out "$WORK/calibrate" || echo "stage calibrate failed: rc $?"
 STEPS=$($PY -c "import json, sys; s = json.load(open(sys.argv[1]))['summary']; \
-print(max(20, int(0.85 * $TRAIN_S * s['steps'] / s['wall_s'])))" "$WORK/calibrate/train.json" 2>/dev/null || echo 0)
+print(max(4, int(0.85 * $TRAIN_S * s['steps'] / s['wall_s'])))" "$WORK/calibrate/train.json" 2>/dev/null || echo 0)
 echo "meta-steps for a $TRAIN_S s budget: $STEPS"
 rm -f "$WORK/calibrate/checkpoint.pt"
 pack
 
-if [ "$STEPS" -gt 0 ] && [ "$TRAIN_S" -gt 30 ]; then
+if [ "$STEPS" -gt 0 ] && [ "$TRAIN_S" -ge "$MIN_TRAIN_S" ]; then
   stage train
-  timeout $((TRAIN_S + 120)) $PY -m graphnca train "${TRAIN[@]}" --steps "$STEPS" --eval-every $((STEPS / 4)) \
+  timeout $((TRAIN_S + 120)) $PY -m graphnca train "${TRAIN[@]}" --steps "$STEPS" --eval-every $(((STEPS + 3) / 4)) \
     --checkpoint-every 50 --out "$WORK/train" || echo "stage train failed: rc $?"
   # the full checkpoint carries pools of 784-100-100-10 states (tens of MB): keep the rule alone
   $PY -m graphnca export --rule "$WORK/train/checkpoint.pt" --out "$WORK/train/rule.pt" \

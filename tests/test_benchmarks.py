@@ -43,3 +43,28 @@ def test_grow_vs_train_smoke(tmp_path):
         "--max-steps", "4", "--grow-every", "2", "--max-epochs", "2", "--adam-every", "1", out=tmp_path)
     data = json.loads((tmp_path / "grow_vs_train.json").read_text())
     assert data["summary"]["target"] == 0.5 and len(data["grow_one"]) == 2
+
+
+def test_gpu_study_script_quick_on_cpu(tmp_path):
+    """The prepared GPU script, every stage shrunk (QUICK=1) and on the CPU: each stage's results land in the pack."""
+    import os
+    import tarfile
+
+    from graphnca.cli import main
+    from graphnca.testing import write_fake_idx
+    write_fake_idx(tmp_path / "mnist", 40, 20)
+    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
+                 "--deadzone", "0", "--arch", "784,6,10", "--steps", "2", "--batch-per-arch", "2", "--pool-size", "0",
+                 "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", "2",
+                 "--out", str(tmp_path / "rule")]) == 0
+    env = {**os.environ, "WORK": str(tmp_path / "w"), "DATA": str(tmp_path / "mnist"), "QUICK": "1", "DEVICE": "cpu",
+           "RULE": str(tmp_path / "rule" / "checkpoint.pt"), "TRAIN_S": "3", "PYTHON": sys.executable}
+    out = subprocess.run(["bash", str(BENCH / "gpu_study.sh")], env=env, capture_output=True, text=True,
+                         timeout=400, cwd=BENCH.parent)
+    assert out.returncode == 0 and "failed" not in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    with tarfile.open(tmp_path / "w.tgz") as tar:
+        names = set(tar.getnames())
+    for f in ("bench/throughput.json", "bench/memory.json", "bench/grow_vs_train.json", "smoke/train.json",
+              "calibrate/train.json", "train/train.json", "train/rule.pt"):
+        assert f"w/{f}" in names, f
+    assert "w/train/checkpoint.pt" not in names           # only the exported rule travels back

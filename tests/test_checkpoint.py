@@ -1,4 +1,5 @@
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,3 +68,19 @@ def test_export_rule_is_small_grows_and_refuses_resume(tmp_path):
     save_checkpoint(tmp_path / "norule.pt", {"step": 1})
     with pytest.raises(ValueError, match="no rule and configuration"):
         export_rule(tmp_path / "norule.pt", tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "rules")
+                                        .glob("*.pt")), ids=lambda p: p.name)
+def test_shipped_rules_load_and_step(path):
+    """The exported rules the READMEs quote load without unpickling code and run one data-conditioned step."""
+    import graphnca
+    from graphnca.experiments.common import load_rule
+    conv, cfg = load_rule(path)
+    assert load_checkpoint(path)["rule_only"] and cfg.rule.condition == "data" and cfg.task.task == "mnist"
+    g = graphnca.WeightGraph.from_sizes([784, 5, 10])
+    state = graphnca.init_state(g, conv.hidden_size, cfg.init)
+    x, y = torch.rand(8, 784), torch.randint(0, 10, (8,))
+    with torch.no_grad():
+        out = graphnca.rollout(conv, g, state, 2, data=lambda: (x, y))
+    assert torch.isfinite(out.w).all() and not torch.equal(out.w, state.w)
