@@ -66,7 +66,8 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
     record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
-              "seed": seed, "grow_batch": cfg.task.grow_batch, "accuracy": acc.tolist(), "adam_same_batches": adam, "files": files,
+              "seed": seed, "grow_batch": cfg.task.grow_batch, "accuracy": acc.tolist(), "adam_same_batches": adam,
+              "files": files,
               "summary": summary}
 
     def plot(d, plt):
