@@ -68,3 +68,34 @@ def test_gpu_study_script_quick_on_cpu(tmp_path):
               "calibrate/train.json", "train/train.json", "train/rule.pt"):
         assert f"w/{f}" in names, f
     assert "w/train/checkpoint.pt" not in names           # only the exported rule travels back
+
+
+def test_readout_probe_fit_and_smoke(tmp_path):
+    """The readout fit separates separable features exactly; the script probes every growth length it is given."""
+    import importlib.util
+
+    import torch
+
+    from graphnca.cli import main
+    from graphnca.testing import write_fake_idx
+    spec = importlib.util.spec_from_file_location("readout_probe", BENCH / "readout_probe.py")
+    sys.path.insert(0, str(BENCH))
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    y = torch.arange(60) % 3
+    f = torch.nn.functional.one_hot(y, 3).float() + 0.1 * torch.randn(60, 3)       # [60, 3], separable
+    acc = probe.fit_readout(torch.stack([f, torch.randn(60, 3)]), y, torch.stack([f, f]), y, iters=50, l2=0.0)
+    assert acc[0] == 1.0 and acc.shape == (2,)
+
+    write_fake_idx(tmp_path / "mnist", 40, 20)
+    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
+                 "--deadzone", "0", "--arch", "784,6,10", "--steps", "1", "--batch-per-arch", "2", "--pool-size", "0",
+                 "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", "1",
+                 "--out", str(tmp_path / "rule")]) == 0
+    run("readout_probe.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
+        "--arch", "784,5,10", "--samples", "2", "--steps", "0,2,3", "--iters", "5", out=tmp_path)
+    data = json.loads((tmp_path / "readout_probe_mnist_784-5-10.json").read_text())
+    rows = data["rows"]
+    assert [r["steps"] for r in rows] == [0, 2, 3] and all(len(r["probe"]) == 2 for r in rows)
+    assert rows[0]["adam_readout"] is None and all(0 <= r["adam_readout"] <= 1 for r in rows[1:])
+    assert 0 <= data["linear_on_inputs"] <= 1
