@@ -29,12 +29,23 @@ from graphnca.grow import accuracy, fresh_states, growth_data
 from graphnca.state import State
 
 
-def fit_readout(f_train, y_train, f_test, y_test, iters: int, l2: float) -> torch.Tensor:
-    """Test accuracy ``[k]`` of a linear softmax readout fitted per network on features ``[k, N, h]``."""
+def zero_readout(f_train, y_train) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero readouts ``W [k, h, C]``, ``b [k, 1, C]`` for ``k`` networks' features ``[k, N, h]``."""
     k, _, h = f_train.shape
     C = int(y_train.max()) + 1
-    W = torch.zeros(k, h, C, requires_grad=True)
-    b = torch.zeros(k, 1, C, requires_grad=True)
+    return torch.zeros(k, h, C, requires_grad=True), torch.zeros(k, 1, C, requires_grad=True)
+
+
+@torch.no_grad()
+def readout_accuracy(W, b, f_test, y_test) -> torch.Tensor:
+    """``[k]`` test accuracy of ``k`` linear readouts."""
+    return (torch.baddbmm(b, f_test, W).argmax(-1) == y_test).float().mean(1)
+
+
+def fit_readout(f_train, y_train, f_test, y_test, iters: int, l2: float) -> torch.Tensor:
+    """Test accuracy ``[k]`` of a linear softmax readout fitted per network on features ``[k, N, h]``."""
+    k = f_train.shape[0]
+    W, b = zero_readout(f_train, y_train)
     opt = torch.optim.LBFGS([W, b], lr=1, max_iter=iters, history_size=20, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-9, tolerance_change=1e-12)
     target = y_train.expand(k, -1)
@@ -48,18 +59,15 @@ def fit_readout(f_train, y_train, f_test, y_test, iters: int, l2: float) -> torc
         loss.backward()
         return loss
     opt.step(closure)
-    with torch.no_grad():
-        return (torch.baddbmm(b, f_test, W).argmax(-1) == y_test).float().mean(1)
+    return readout_accuracy(W, b, f_test, y_test)
 
 
 def adam_readout(f_train, y_train, f_test, y_test, steps: list[int], batch: int, lr: float,
                  gen: torch.Generator) -> dict[int, float]:
     """Mean test accuracy of ``k`` readouts trained by Adam from zero on ``max(steps)`` mini-batches, at each step
     count in ``steps`` (the hidden layers stay frozen)."""
-    k, N, h = f_train.shape
-    C = int(y_train.max()) + 1
-    W = torch.zeros(k, h, C, requires_grad=True)
-    b = torch.zeros(k, 1, C, requires_grad=True)
+    k, N, _ = f_train.shape
+    W, b = zero_readout(f_train, y_train)
     opt = torch.optim.Adam([W, b], lr=lr)
     out = {}
     for t in range(1, max(steps) + 1):
@@ -70,14 +78,28 @@ def adam_readout(f_train, y_train, f_test, y_test, steps: list[int], batch: int,
         loss.backward()
         opt.step()
         if t in steps:
-            with torch.no_grad():
-                out[t] = (torch.baddbmm(b, f_test, W).argmax(-1) == y_test).float().mean().item()
+            out[t] = readout_accuracy(W, b, f_test, y_test).mean().item()
     return out
 
 
 def hidden_features(arch, w, x, chunk=8192) -> torch.Tensor:
     """``[k, N, h]`` outputs of the last hidden layer of ``k`` networks ``w: [k, E]``."""
     return torch.cat([layer_outputs(arch, w, x[i:i + chunk])[-2] for i in range(0, len(x), chunk)], dim=1)
+
+
+def plot(d, plt):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    r = d["rows"]
+    ax.plot([x["steps"] for x in r], [x["grown_mean"] for x in r], "o-", label="grown (mean)")
+    ax.plot([x["steps"] for x in r], [x["probe_mean"] for x in r], "s-", label="readout refit (mean)")
+    a_r = [x for x in r if x["adam_readout"] is not None]
+    ax.plot([x["steps"] for x in a_r], [x["adam_readout"] for x in a_r], "^--",
+            label="Adam, readout only (T = 0 hidden layers)")
+    ax.axhline(d["linear_on_inputs"], color="grey", ls=":", label="linear on inputs")
+    c = d["config"]
+    ax.set(xlabel="growth steps", ylabel="test accuracy", title=f"{c['task'] or 'rule task'} {c['arch']}")
+    ax.legend()
+    return fig
 
 
 def main(argv=None):
@@ -104,6 +126,8 @@ def main(argv=None):
     if len(sizes) < 3:
         raise ValueError(f"--arch needs at least one hidden layer to probe, got {a.arch}")
     steps = sorted({int(v) for v in a.steps.split(",")})
+    if steps[0] != 0:
+        raise ValueError("--steps must include 0: the initial networks are the reference")
     graph = graphnca.WeightGraph.from_sizes(sizes, activation=cfg.task.activation)
     arch, n = graph.archs[0], a.samples
     gen = torch.Generator().manual_seed(a.seed)
@@ -111,8 +135,6 @@ def main(argv=None):
     state = State.unpack(fresh_states(graph, n, conv.hidden_size, cfg.init, gen).view(big.num_weights, -1))
     stream_batch = a.grow_batch or cfg.task.grow_batch
     stream = growth_data(conv, data.x_train, data.y_train, stream_batch, gen)
-    if steps[0] != 0:
-        raise ValueError("--steps must include 0: the initial networks are the reference")
     pixels = fit_readout(data.x_train[None], data.y_train, data.x_test[None], data.y_test, a.iters, a.l2).item()
     rows, done = [], 0
     for T in tqdm(steps, desc="probe"):
@@ -132,19 +154,6 @@ def main(argv=None):
     print(table(rows, ["steps", "grown_mean", "grown_min", "probe_mean", "probe_min", "adam_readout"]))
     print(f"linear classifier on the raw inputs: {pixels:.4f}")
 
-    def plot(d, plt):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        r = d["rows"]
-        ax.plot([x["steps"] for x in r], [x["grown_mean"] for x in r], "o-", label="grown (mean)")
-        ax.plot([x["steps"] for x in r], [x["probe_mean"] for x in r], "s-", label="readout refit (mean)")
-        a_r = [x for x in r if x["adam_readout"] is not None]
-        ax.plot([x["steps"] for x in a_r], [x["adam_readout"] for x in a_r], "^--",
-                label="Adam, readout only (T = 0 hidden layers)")
-        ax.axhline(d["linear_on_inputs"], color="grey", ls=":", label="linear on inputs")
-        c = d["config"]
-        ax.set(xlabel="growth steps", ylabel="test accuracy", title=f"{c['task'] or 'rule task'} {c['arch']}")
-        ax.legend()
-        return fig
     name = f"readout_probe_{a.task or cfg.task.task}_{a.arch.replace(',', '-')}"
     report(Path(a.out), name, {"config": vars(a), "rows": rows, "linear_on_inputs": pixels}, plot)
 

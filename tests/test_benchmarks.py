@@ -70,7 +70,7 @@ def test_gpu_study_script_quick_on_cpu(tmp_path):
     assert "w/train/checkpoint.pt" not in names           # only the exported rule travels back
 
 
-def test_readout_probe_fit_and_smoke(tmp_path):
+def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
     """The readout fit separates separable features exactly; the script probes every growth length it is given."""
     import importlib.util
 
@@ -79,7 +79,7 @@ def test_readout_probe_fit_and_smoke(tmp_path):
     from graphnca.cli import main
     from graphnca.testing import write_fake_idx
     spec = importlib.util.spec_from_file_location("readout_probe", BENCH / "readout_probe.py")
-    sys.path.insert(0, str(BENCH))
+    monkeypatch.syspath_prepend(str(BENCH))                  # the script imports its sibling _util
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
     y = torch.arange(60) % 3
