@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adam: also train with Adam on as many mini-batches as growth steps")
     p.add_argument("--grow-batch", type=int, default=None,
                    help="examples per growth step of a data-conditioned rule (default: the rule's training value)")
+    p.add_argument("--step-scale", type=float, default=1.0,
+                   help="multiply the rule's step size during growth (choose it on validation data: "
+                        "benchmarks/step_scale.py)")
 
     p = sub.add_parser("heatmap", help="accuracy of grown [in, X, Y, out] networks over a grid of hidden sizes")
     _common(p, "runs/heatmap")
@@ -142,7 +145,8 @@ def main(argv=None) -> int:
         elif args.command == "grow":
             summary = ex.grow_command(args.rule, args.arch, args.out, samples=args.samples, steps=args.steps,
                                       task=args.task, data_root=args.data_root, seed=args.seed,
-                                      baseline=args.baseline, grow_batch=args.grow_batch)
+                                      baseline=args.baseline, grow_batch=args.grow_batch,
+                                      step_scale=args.step_scale)
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed)

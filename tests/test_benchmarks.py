@@ -99,3 +99,35 @@ def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
     assert [r["steps"] for r in rows] == [0, 2, 3] and all(len(r["probe"]) == 2 for r in rows)
     assert rows[0]["adam_readout"] is None and all(0 <= r["adam_readout"] <= 1 for r in rows[1:])
     assert 0 <= data["linear_on_inputs"] <= 1
+
+
+def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
+    """The scale is chosen on held-out training data at the longest growth length; every scale x T is reported."""
+    import importlib.util
+
+    import torch
+
+    from graphnca.cli import main
+    from graphnca.testing import write_fake_idx
+    spec = importlib.util.spec_from_file_location("step_scale", BENCH / "step_scale.py")
+    monkeypatch.syspath_prepend(str(BENCH))
+    ss = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ss)
+    rows = [{"scale": 1.0, "steps": 5, "val_mean": 0.9}, {"scale": 1.0, "steps": 9, "val_mean": 0.5},
+            {"scale": 0.5, "steps": 9, "val_mean": 0.7}, {"scale": 0.2, "steps": 9, "val_mean": 0.7}]
+    assert ss.select(rows) is rows[2]          # best at T = 9 (not the best overall), ties go to the larger scale
+    x, y = torch.arange(10.0)[:, None], torch.arange(10)
+    xg, yg, xv, yv = ss.split_train(x, y, 3, torch.Generator().manual_seed(0))
+    assert len(xv) == 3 and sorted(torch.cat([yg, yv]).tolist()) == list(range(10))
+    assert (xg[:, 0].long() == yg).all()
+
+    write_fake_idx(tmp_path / "mnist", 40, 20)
+    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
+                 "--deadzone", "0", "--arch", "784,6,10", "--steps", "1", "--batch-per-arch", "2", "--pool-size", "0",
+                 "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", "1",
+                 "--out", str(tmp_path / "rule")]) == 0
+    run("step_scale.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
+        "--arch", "784,5,10", "--scales", "1,0.5", "--steps", "1,2", "--val", "10", out=tmp_path)
+    data = json.loads((tmp_path / "step_scale_mnist_784-5-10.json").read_text())
+    assert [(r["scale"], r["steps"]) for r in data["rows"]] == [(1.0, 1), (1.0, 2), (0.5, 1), (0.5, 2)]
+    assert data["selected"]["steps"] == 2 and all(0 <= r["test_mean"] <= 1 for r in data["rows"])

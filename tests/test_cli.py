@@ -52,6 +52,27 @@ def test_grow_exports_plain_pytorch_models(iris_rule, tmp_path):
     assert raw["arch"]["sizes"] == [4, 7, 6, 3] and "0.weight" in raw["state_dict"]
 
 
+def test_grow_step_scale_scales_every_update(tmp_path, capsys):
+    """``--step-scale k`` multiplies the rule's update: one step at k = 0.5 moves every weight half as far."""
+    iris_rule = tmp_path / "rule" / "checkpoint.pt"       # no dead zone: a barely trained rule still moves weights
+    assert main(["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", "--deadzone", "0", "--lr", "0.05",
+                 *TINY_TRAIN]) == 0
+
+    def grown(steps, scale):
+        out = tmp_path / f"{steps}_{scale}"
+        assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--samples", "2", "--steps", str(steps),
+                     "--step-scale", str(scale), "--out", str(out)]) == 0
+        assert read_json(out / "grow.json")["step_scale"] == scale
+        return torch.cat([p.flatten() for p in load_grown(out / "net_001.pt").parameters()])
+    w0 = grown(0, 1.0)
+    full, half = grown(1, 1.0) - w0, grown(1, 0.5) - w0
+    assert full.abs().max() > 1e-4
+    torch.testing.assert_close(half, 0.5 * full, atol=1e-7, rtol=1e-3)
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--step-scale", "0",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "step_scale must be a finite number > 0" in capsys.readouterr().err
+
+
 def test_heatmap_with_adam_baseline(iris_rule, tmp_path):
     assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3,5", "--samples", "2", "--baseline", "adam",
                  "--epochs", "1", "--out", str(tmp_path)]) == 0

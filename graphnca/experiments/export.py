@@ -1,6 +1,7 @@
 """``graphnca grow``: grow networks without backprop, evaluate them and export each as an ``nn.Sequential``."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -26,13 +27,17 @@ def load_grown(path) -> nn.Sequential:
 
 
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
-                 baseline: str = "none", grow_batch: int | None = None) -> dict:
+                 baseline: str = "none", grow_batch: int | None = None, step_scale: float = 1.0) -> dict:
     """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
     evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
     Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds). ``grow_batch``
     overrides the examples per growth step the rule was trained with (a conditioned rule's features are batch
-    means, so a larger batch gives it less noisy statistics)."""
+    means, so a larger batch gives it less noisy statistics). ``step_scale`` multiplies the rule's step size for
+    this growth only (a smaller one can keep a rule stable on a task or width it was not meta-trained on)."""
+    if not (math.isfinite(step_scale) and step_scale > 0):
+        raise ValueError(f"step_scale must be a finite number > 0, got {step_scale}")
     conv, cfg = load_rule(rule)
+    conv.rule.step_size *= step_scale
     if grow_batch is not None:
         if grow_batch < 1:
             raise ValueError(f"grow_batch must be >= 1, got {grow_batch}")
@@ -66,7 +71,8 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
     record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
-              "seed": seed, "grow_batch": cfg.task.grow_batch, "accuracy": acc.tolist(), "adam_same_batches": adam,
+              "seed": seed, "grow_batch": cfg.task.grow_batch, "step_scale": step_scale, "accuracy": acc.tolist(),
+              "adam_same_batches": adam,
               "files": files,
               "summary": summary}
 

@@ -1,0 +1,108 @@
+"""Step-scale calibration: does a rule grow better networks on a new task or width with smaller updates?
+
+Usage: ``python benchmarks/step_scale.py --rule CKPT [--task fashion-mnist] [--data-root DIR]
+[--arch 784,300,300,10] [--scales 1,0.5,0.3,0.2] [--steps 100,300,1000] [--samples 2] [--val 10000]``.
+
+A rule's step size ``s`` bounds every update (``RuleConfig.step_size``) and was fixed by meta-training on its
+own task and widths. This script grows ``--samples`` networks at each multiple ``k`` of it (``graphnca grow
+--step-scale k``) and picks ``k`` the way one would pick an optimiser's learning rate on a new task: on a
+validation split carved (seeded) from the task's *training* set, which growth never sees — growth reads mini-batches
+from the rest. The test set is only reported, never used for the choice: the selected row is the one with the best
+validation accuracy at the longest growth length.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from _util import report, table
+
+import graphnca
+from graphnca.experiments.common import load_rule, task_data
+from graphnca.grow import accuracy, fresh_states, growth_data
+from graphnca.state import State
+
+
+def split_train(x, y, val: int, gen: torch.Generator):
+    """``(x_grow, y_grow, x_val, y_val)``: a seeded random split of a training set."""
+    if not 0 < val < len(x):
+        raise ValueError(f"--val must be between 1 and {len(x) - 1} (the training set size - 1), got {val}")
+    perm = torch.randperm(len(x), generator=gen)
+    return x[perm[val:]], y[perm[val:]], x[perm[:val]], y[perm[:val]]
+
+
+def select(rows: list[dict]) -> dict:
+    """The row with the best mean validation accuracy at the longest growth length (ties: the larger scale)."""
+    last = max(r["steps"] for r in rows)
+    return max((r for r in rows if r["steps"] == last), key=lambda r: (r["val_mean"], r["scale"]))
+
+
+def plot(d, plt):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k in sorted({r["scale"] for r in d["rows"]}, reverse=True):
+        r = [x for x in d["rows"] if x["scale"] == k]
+        line, = ax.plot([x["steps"] for x in r], [x["test_mean"] for x in r], "o-", label=f"step scale {k:g}")
+        ax.plot([x["steps"] for x in r], [x["val_mean"] for x in r], ":", color=line.get_color())
+    c = d["config"]
+    ax.set(xscale="log", xlabel="growth steps", ylabel="accuracy (solid: test, dotted: validation)",
+           title=f"{c['task'] or 'rule task'} {c['arch']}: selected scale {d['selected']['scale']:g}")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rule", required=True)
+    ap.add_argument("--task", default=None, help="task to grow on (default: the rule's own)")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--arch", default="784,300,300,10")
+    ap.add_argument("--scales", default="1,0.5,0.3,0.2", help="multiples of the rule's step size to try")
+    ap.add_argument("--steps", default="100,300,1000", help="growth lengths at which to evaluate")
+    ap.add_argument("--samples", type=int, default=2)
+    ap.add_argument("--val", type=int, default=10000, help="training examples held out for the choice")
+    ap.add_argument("--grow-batch", type=int, default=None, help="examples per growth step (default: the rule's)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default="benchmarks/results")
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    scales = [float(v) for v in a.scales.split(",")]
+    steps = sorted({int(v) for v in a.steps.split(",")})
+    if not all(k > 0 for k in scales) or steps[0] < 1:
+        raise ValueError(f"--scales must be > 0 and --steps >= 1, got {a.scales} and {a.steps}")
+    conv, cfg = load_rule(a.rule)
+    data = task_data(cfg, task=a.task, data_root=a.data_root)
+    x_grow, y_grow, x_val, y_val = split_train(data.x_train, data.y_train, a.val,
+                                               torch.Generator().manual_seed(a.seed))
+    graph = graphnca.WeightGraph.from_sizes([int(v) for v in a.arch.split(",")], activation=cfg.task.activation)
+    n, base = a.samples, conv.rule.step_size
+    big = graphnca.repeat(graph, n)
+    rows = []
+    for k in tqdm(scales, desc="scales"):
+        conv.rule.step_size = base * k
+        gen = torch.Generator().manual_seed(a.seed)     # same initial networks and batches for every scale
+        state = State.unpack(fresh_states(graph, n, conv.hidden_size, cfg.init, gen).view(big.num_weights, -1))
+        stream = growth_data(conv, x_grow, y_grow, a.grow_batch or cfg.task.grow_batch, gen)
+        done = 0
+        for T in steps:
+            with torch.no_grad():
+                state = graphnca.rollout(conv, big, state, T - done, data=stream)
+            done = T
+            val, test = accuracy(big, state.w, x_val, y_val), accuracy(big, state.w, data.x_test, data.y_test)
+            rows.append({"scale": k, "steps": T, "val_mean": val.mean().item(), "test_mean": test.mean().item(),
+                         "test_min": test.min().item(), "test": test.tolist()})
+    conv.rule.step_size = base
+    best = select(rows)
+    print(table(rows, ["scale", "steps", "val_mean", "test_mean", "test_min"]))
+    print(f"selected on validation: step scale {best['scale']:g} -> test {best['test_mean']:.4f} at "
+          f"T = {best['steps']}")
+    name = f"step_scale_{a.task or cfg.task.task}_{a.arch.replace(',', '-')}"
+    report(Path(a.out), name, {"config": vars(a), "rule_step_size": base, "rows": rows, "selected": best}, plot)
+
+
+if __name__ == "__main__":
+    main()
