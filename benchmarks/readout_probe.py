@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import report, table
+from _util import growth_flags, parse_growth_args, report, table
 
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
@@ -104,22 +104,11 @@ def plot(d, plt):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rule", required=True)
-    ap.add_argument("--task", default=None, help="task to grow on (default: the rule's own)")
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--arch", default="784,100,100,10")
-    ap.add_argument("--samples", type=int, default=10)
-    ap.add_argument("--steps", default="0,20,100,300", help="growth lengths at which to probe")
-    ap.add_argument("--grow-batch", type=int, default=None, help="images per growth step (default: the rule's)")
+    growth_flags(ap, arch="784,100,100,10", samples=10, steps="0,20,100,300")
     ap.add_argument("--iters", type=int, default=300, help="L-BFGS iterations of each readout fit")
     ap.add_argument("--l2", type=float, default=1e-4)
     ap.add_argument("--adam-lr", type=float, default=1e-2, help="lr of the Adam readout reference")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
-    a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    a = parse_growth_args(ap, argv)
     conv, cfg = load_rule(a.rule)
     data = task_data(cfg, task=a.task, data_root=a.data_root)
     sizes = [int(v) for v in a.arch.split(",")]

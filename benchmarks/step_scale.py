@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import report, table
+from _util import growth_flags, parse_growth_args, report, table
 
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
@@ -55,21 +55,10 @@ def plot(d, plt):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rule", required=True)
-    ap.add_argument("--task", default=None, help="task to grow on (default: the rule's own)")
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--arch", default="784,300,300,10")
+    growth_flags(ap, arch="784,300,300,10", samples=2, steps="100,300,1000")
     ap.add_argument("--scales", default="1,0.5,0.3,0.2", help="multiples of the rule's step size to try")
-    ap.add_argument("--steps", default="100,300,1000", help="growth lengths at which to evaluate")
-    ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--val", type=int, default=10000, help="training examples held out for the choice")
-    ap.add_argument("--grow-batch", type=int, default=None, help="examples per growth step (default: the rule's)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
-    a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    a = parse_growth_args(ap, argv)
     scales = [float(v) for v in a.scales.split(",")]
     steps = sorted({int(v) for v in a.steps.split(",")})
     if not all(k > 0 for k in scales) or steps[0] < 1:

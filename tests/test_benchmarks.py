@@ -70,14 +70,23 @@ def test_gpu_study_script_quick_on_cpu(tmp_path):
     assert "w/train/checkpoint.pt" not in names           # only the exported rule travels back
 
 
+def tiny_data_rule(tmp_path):
+    """A one-meta-step data-conditioned rule on fake MNIST IDX files in ``tmp_path/mnist`` (``tmp_path/rule``)."""
+    from graphnca.cli import main
+    from graphnca.testing import write_fake_idx
+    write_fake_idx(tmp_path / "mnist", 40, 20)
+    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
+                 "--deadzone", "0", "--arch", "784,6,10", "--steps", "1", "--batch-per-arch", "2", "--pool-size", "0",
+                 "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", "1",
+                 "--out", str(tmp_path / "rule")]) == 0
+
+
 def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
     """The readout fit separates separable features exactly; the script probes every growth length it is given."""
     import importlib.util
 
     import torch
 
-    from graphnca.cli import main
-    from graphnca.testing import write_fake_idx
     spec = importlib.util.spec_from_file_location("readout_probe", BENCH / "readout_probe.py")
     monkeypatch.syspath_prepend(str(BENCH))                  # the script imports its sibling _util
     probe = importlib.util.module_from_spec(spec)
@@ -87,11 +96,7 @@ def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
     acc = probe.fit_readout(torch.stack([f, torch.randn(60, 3)]), y, torch.stack([f, f]), y, iters=50, l2=0.0)
     assert acc[0] == 1.0 and acc.shape == (2,)
 
-    write_fake_idx(tmp_path / "mnist", 40, 20)
-    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
-                 "--deadzone", "0", "--arch", "784,6,10", "--steps", "1", "--batch-per-arch", "2", "--pool-size", "0",
-                 "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", "1",
-                 "--out", str(tmp_path / "rule")]) == 0
+    tiny_data_rule(tmp_path)
     run("readout_probe.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
         "--arch", "784,5,10", "--samples", "2", "--steps", "0,2,3", "--iters", "5", out=tmp_path)
     data = json.loads((tmp_path / "readout_probe_mnist_784-5-10.json").read_text())
@@ -107,8 +112,6 @@ def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
 
     import torch
 
-    from graphnca.cli import main
-    from graphnca.testing import write_fake_idx
     spec = importlib.util.spec_from_file_location("step_scale", BENCH / "step_scale.py")
     monkeypatch.syspath_prepend(str(BENCH))
     ss = importlib.util.module_from_spec(spec)
@@ -121,11 +124,7 @@ def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
     assert len(xv) == 3 and sorted(torch.cat([yg, yv]).tolist()) == list(range(10))
     assert (xg[:, 0].long() == yg).all()
 
-    write_fake_idx(tmp_path / "mnist", 40, 20)
-    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
-                 "--deadzone", "0", "--arch", "784,6,10", "--steps", "1", "--batch-per-arch", "2", "--pool-size", "0",
-                 "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", "1",
-                 "--out", str(tmp_path / "rule")]) == 0
+    tiny_data_rule(tmp_path)
     run("step_scale.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
         "--arch", "784,5,10", "--scales", "1,0.5", "--steps", "1,2", "--val", "10", out=tmp_path)
     data = json.loads((tmp_path / "step_scale_mnist_784-5-10.json").read_text())
