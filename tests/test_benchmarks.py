@@ -45,18 +45,23 @@ def test_grow_vs_train_smoke(tmp_path):
     assert data["summary"]["target"] == 0.5 and len(data["grow_one"]) == 2
 
 
+def tiny_data_rule(tmp_path, steps: int = 1):
+    """A ``steps``-meta-step data-conditioned rule on fake MNIST IDX files in ``tmp_path/mnist`` (``tmp_path/rule``)."""
+    from graphnca.cli import main
+    from graphnca.testing import write_fake_idx
+    write_fake_idx(tmp_path / "mnist", 40, 20)
+    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
+                 "--deadzone", "0", "--arch", "784,6,10", "--steps", str(steps), "--batch-per-arch", "2",
+                 "--pool-size", "0", "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", str(steps),
+                 "--out", str(tmp_path / "rule")]) == 0
+
+
 def test_gpu_study_script_quick_on_cpu(tmp_path):
     """The prepared GPU script, every stage shrunk (QUICK=1) and on the CPU: each stage's results land in the pack."""
     import os
     import tarfile
 
-    from graphnca.cli import main
-    from graphnca.testing import write_fake_idx
-    write_fake_idx(tmp_path / "mnist", 40, 20)
-    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
-                 "--deadzone", "0", "--arch", "784,6,10", "--steps", "2", "--batch-per-arch", "2", "--pool-size", "0",
-                 "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", "2",
-                 "--out", str(tmp_path / "rule")]) == 0
+    tiny_data_rule(tmp_path, steps=2)
     env = {**os.environ, "WORK": str(tmp_path / "w"), "DATA": str(tmp_path / "mnist"), "QUICK": "1", "DEVICE": "cpu",
            "RULE": str(tmp_path / "rule" / "checkpoint.pt"), "TRAIN_S": "3", "PYTHON": sys.executable}
     out = subprocess.run(["bash", str(BENCH / "gpu_study.sh")], env=env, capture_output=True, text=True,
@@ -68,17 +73,6 @@ def test_gpu_study_script_quick_on_cpu(tmp_path):
               "calibrate/train.json", "train/train.json", "train/rule.pt"):
         assert f"w/{f}" in names, f
     assert "w/train/checkpoint.pt" not in names           # only the exported rule travels back
-
-
-def tiny_data_rule(tmp_path):
-    """A one-meta-step data-conditioned rule on fake MNIST IDX files in ``tmp_path/mnist`` (``tmp_path/rule``)."""
-    from graphnca.cli import main
-    from graphnca.testing import write_fake_idx
-    write_fake_idx(tmp_path / "mnist", 40, 20)
-    assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
-                 "--deadzone", "0", "--arch", "784,6,10", "--steps", "1", "--batch-per-arch", "2", "--pool-size", "0",
-                 "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", "1",
-                 "--out", str(tmp_path / "rule")]) == 0
 
 
 def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
