@@ -25,8 +25,7 @@ from _util import growth_flags, parse_growth_args, report, table
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
 from graphnca.forward import layer_outputs
-from graphnca.grow import accuracy, fresh_states, growth_data
-from graphnca.state import State
+from graphnca.grow import accuracy, grow, growth_data
 
 
 def zero_readout(f_train, y_train) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,15 +119,13 @@ def main(argv=None):
     graph = graphnca.WeightGraph.from_sizes(sizes, activation=cfg.task.activation)
     arch, n = graph.archs[0], a.samples
     gen = torch.Generator().manual_seed(a.seed)
-    big = graphnca.repeat(graph, n)
-    state = State.unpack(fresh_states(graph, n, conv.hidden_size, cfg.init, gen).view(big.num_weights, -1))
     stream_batch = a.grow_batch or cfg.task.grow_batch
     stream = growth_data(conv, data.x_train, data.y_train, stream_batch, gen)
     pixels = fit_readout(data.x_train[None], data.y_train, data.x_test[None], data.y_test, a.iters, a.l2).item()
-    rows, done = [], 0
+    rows, state, done = [], None, 0
     for T in tqdm(steps, desc="probe"):
-        with torch.no_grad():
-            state = graphnca.rollout(conv, big, state, T - done, data=stream)
+        with torch.no_grad():                      # grow on from the last state (fresh ones at T = 0)
+            big, state = grow(conv, graph, n, T - done, cfg.init, gen, state=state, data=stream)
             done = T
             w = state.w.view(n, -1)
             grown = accuracy(big, state.w, data.x_test, data.y_test)

@@ -22,8 +22,7 @@ from _util import growth_flags, parse_growth_args, report, table
 
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
-from graphnca.grow import accuracy, fresh_states, growth_data
-from graphnca.state import State
+from graphnca.grow import accuracy, grow, growth_data
 
 
 def split_train(x, y, val: int, gen: torch.Generator):
@@ -68,18 +67,14 @@ def main(argv=None):
     x_grow, y_grow, x_val, y_val = split_train(data.x_train, data.y_train, a.val,
                                                torch.Generator().manual_seed(a.seed))
     graph = graphnca.WeightGraph.from_sizes([int(v) for v in a.arch.split(",")], activation=cfg.task.activation)
-    n, base = a.samples, conv.rule.step_size
-    big = graphnca.repeat(graph, n)
-    rows = []
+    base, rows = conv.rule.step_size, []
     for k in tqdm(scales, desc="scales"):
         conv.rule.step_size = base * k
         gen = torch.Generator().manual_seed(a.seed)     # same initial networks and batches for every scale
-        state = State.unpack(fresh_states(graph, n, conv.hidden_size, cfg.init, gen).view(big.num_weights, -1))
         stream = growth_data(conv, x_grow, y_grow, a.grow_batch or cfg.task.grow_batch, gen)
-        done = 0
-        for T in steps:
-            with torch.no_grad():
-                state = graphnca.rollout(conv, big, state, T - done, data=stream)
+        state, done = None, 0
+        for T in steps:                                 # grow on from the last state (fresh ones the first time)
+            big, state = grow(conv, graph, a.samples, T - done, cfg.init, gen, state=state, data=stream)
             done = T
             val, test = accuracy(big, state.w, x_val, y_val), accuracy(big, state.w, data.x_test, data.y_test)
             rows.append({"scale": k, "steps": T, "val_mean": val.mean().item(), "test_mean": test.mean().item(),
