@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-scale", type=float, default=1.0,
                    help="multiply the rule's step size during growth (choose it on validation data: "
                         "benchmarks/step_scale.py)")
+    p.add_argument("--hidden-step-scale", type=float, default=None,
+                   help="the same for the weights before the output layer (default: --step-scale; 0 freezes them "
+                        "and grows the readout alone)")
 
     p = sub.add_parser("heatmap", help="accuracy of grown [in, X, Y, out] networks over a grid of hidden sizes")
     _common(p, "runs/heatmap")
@@ -146,7 +149,8 @@ def main(argv=None) -> int:
             summary = ex.grow_command(args.rule, args.arch, args.out, samples=args.samples, steps=args.steps,
                                       task=args.task, data_root=args.data_root, seed=args.seed,
                                       baseline=args.baseline, grow_batch=args.grow_batch,
-                                      step_scale=args.step_scale)
+                                      step_scale=args.step_scale,
+                                      hidden_step_scale=args.hidden_step_scale)
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed)

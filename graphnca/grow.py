@@ -1,6 +1,8 @@
 """Growing and evaluating task networks with a trained rule (no backprop through the task networks)."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -25,13 +27,26 @@ def growth_data(conv: MetaNCAConv, x: Tensor, y: Tensor, batch_size: int,
     return DataStream(x, y, batch_size, generator) if conv.rule.extra_inputs else None
 
 
+def layer_scale(graph: WeightGraph, hidden: float, output: float) -> Tensor:
+    """``[E, 1]`` step multipliers: ``output`` for the weights (and biases) into each network's output layer,
+    ``hidden`` for all others — e.g. ``hidden=0`` grows the readout alone on frozen hidden layers."""
+    for name, v in (("hidden", hidden), ("output", output)):
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} step scale must be a finite number >= 0, got {v}")
+    last = torch.tensor([a.num_layers - 1 for a in graph.archs], device=graph.device)[graph.batch_w]  # [E]
+    out = graph.layer == last
+    return torch.where(out, float(output), float(hidden)).unsqueeze(1)     # [E, 1]
+
+
 @torch.no_grad()
 def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
          generator: torch.Generator | None = None, state: State | None = None,
-         data=None) -> tuple[WeightGraph, State]:
+         data=None, scale: Tensor | None = None) -> tuple[WeightGraph, State]:
     """Grow ``n`` networks of ``graph``'s architecture from fresh states (or from ``state``).
 
     A data-conditioned rule needs ``data``, a mini-batch source such as :class:`~graphnca.conditioning.DataStream`.
+    ``scale``: ``[E, 1]`` per-weight step multipliers of one network of ``graph`` (see :func:`layer_scale`),
+    applied to all ``n`` copies; ``None`` for the rule's own step.
 
     Growth uses the dynamics the rule was trained with: a rule trained asynchronously (``fire_rate < 1``) keeps
     its random fire mask (drawn from ``generator``); a synchronous rule runs in eval mode.
@@ -43,7 +58,8 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
         if state is None:
             state = State.unpack(fresh_states(graph, n, conv.hidden_size, init, generator).view(big.num_weights, -1)
                                  .to(graph.device))
-        return big, rollout(conv, big, state, steps, generator=generator, data=data)
+        return big, rollout(conv, big, state, steps, generator=generator, data=data,
+                            scale=None if scale is None else scale.reshape(-1, 1).repeat(n, 1))
     finally:
         conv.train(was)
 

@@ -28,7 +28,7 @@ def as_conv(rule: MetaNCAConv | LocalRule) -> MetaNCAConv:
 def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, steps: int, *,
             checkpoint: bool = False, generator: torch.Generator | None = None,
             callback: Callable[[int, State], None] | None = None,
-            data: Callable[[], tuple[Tensor, Tensor]] | None = None) -> State:
+            data: Callable[[], tuple[Tensor, Tensor]] | None = None, scale: Tensor | None = None) -> State:
     """Apply ``steps`` local updates to every weight of ``graph`` and return the new :class:`State`.
 
     Pure: the input state is not modified. Works under ``torch.no_grad()`` (growth) and with autograd
@@ -38,6 +38,9 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
 
     A data-conditioned rule needs ``data``: a callable returning one mini-batch ``(x, y)`` per step (e.g.
     :class:`graphnca.conditioning.DataStream`); its features are computed, without autograd, before the step.
+
+    ``scale`` (optional, ``[E, 1]`` or ``[E]``, >= 0) multiplies every weight's update, e.g. a smaller step for a
+    task or width the rule was not trained on (:func:`graphnca.grow.layer_scale`); 0 freezes a weight.
     """
     conv = as_conv(rule)
     if state.h.shape[1] != conv.hidden_size:
@@ -49,6 +52,11 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
     if (data is not None) != bool(conv.rule.extra_inputs):
         raise ValueError("a data-conditioned rule needs data= (a mini-batch source) and a data-free rule takes none")
     check_finite(state)
+    if scale is not None:
+        scale = scale.reshape(-1, 1).to(state.w)                        # [E, 1]
+        if scale.shape[0] != graph.num_weights or not (torch.isfinite(scale).all() and (scale >= 0).all()):
+            raise ValueError(f"scale must hold {graph.num_weights} finite values >= 0 (one per weight), got "
+                             f"{scale.shape[0]}")
     x = state.pack()                                                  # [E, 1 + H]
     grad = torch.is_grad_enabled() and checkpoint
 
@@ -57,6 +65,8 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
 
     for t in range(steps):
         mask = conv.sample_fire_mask(graph.num_weights, x.device, generator)  # [E, 1]
+        if scale is not None:
+            mask = mask * scale                                       # x + (mask * scale) * delta
         feats = conv.features(graph, x, data()) if data is not None else None  # [E, F], no autograd
         x = _checkpoint(step, x, mask, feats, use_reentrant=False) if grad else step(x, mask, feats)
         if callback is not None:

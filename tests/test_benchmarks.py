@@ -111,8 +111,10 @@ def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
     ss = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ss)
     rows = [{"scale": 1.0, "steps": 5, "val_mean": 0.9}, {"scale": 1.0, "steps": 9, "val_mean": 0.5},
-            {"scale": 0.5, "steps": 9, "val_mean": 0.7}, {"scale": 0.2, "steps": 9, "val_mean": 0.7}]
-    assert ss.select(rows) is rows[2]          # best at T = 9 (not the best overall), ties go to the larger scale
+            {"scale": 0.5, "steps": 9, "val_mean": 0.7}, {"scale": 0.2, "steps": 9, "val_mean": 0.7},
+            {"scale": 0.5, "hidden_scale": 0.0, "steps": 9, "val_mean": 0.7}]
+    assert ss.select(rows) is rows[2]          # best at T = 9 (not the best overall), ties go to the larger scales
+    assert ss.label(rows[4]) == "step scale 0.5, hidden 0" and ss.label(rows[2]) == "step scale 0.5"
     x, y = torch.arange(10.0)[:, None], torch.arange(10)
     xg, yg, xv, yv = ss.split_train(x, y, 3, torch.Generator().manual_seed(0))
     assert len(xv) == 3 and sorted(torch.cat([yg, yv]).tolist()) == list(range(10))
@@ -120,7 +122,10 @@ def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
 
     tiny_data_rule(tmp_path)
     run("step_scale.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
-        "--arch", "784,5,10", "--scales", "1,0.5", "--steps", "1,2", "--val", "10", out=tmp_path)
+        "--arch", "784,5,10", "--scales", "1,0.5", "--hidden-scales", "same,0", "--steps", "1,2", "--val", "10",
+        out=tmp_path)
     data = json.loads((tmp_path / "step_scale_mnist_784-5-10.json").read_text())
-    assert [(r["scale"], r["steps"]) for r in data["rows"]] == [(1.0, 1), (1.0, 2), (0.5, 1), (0.5, 2)]
+    assert [(r["scale"], r["hidden_scale"], r["steps"]) for r in data["rows"]] == [
+        (1.0, 1.0, 1), (1.0, 1.0, 2), (0.5, 0.5, 1), (0.5, 0.5, 2), (1.0, 0.0, 1), (1.0, 0.0, 2), (0.5, 0.0, 1),
+        (0.5, 0.0, 2)]
     assert data["selected"]["steps"] == 2 and all(0 <= r["test_mean"] <= 1 for r in data["rows"])

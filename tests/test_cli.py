@@ -53,24 +53,35 @@ def test_grow_exports_plain_pytorch_models(iris_rule, tmp_path):
 
 
 def test_grow_step_scale_scales_every_update(tmp_path, capsys):
-    """``--step-scale k`` multiplies the rule's update: one step at k = 0.5 moves every weight half as far."""
+    """``--step-scale k`` multiplies the rule's update: one step at k = 0.5 moves every weight half as far;
+    ``--hidden-step-scale 0`` leaves the hidden layers exactly as initialised and moves only the readout."""
     iris_rule = tmp_path / "rule" / "checkpoint.pt"       # no dead zone: a barely trained rule still moves weights
     assert main(["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", "--deadzone", "0", "--lr", "0.05",
                  *TINY_TRAIN]) == 0
 
-    def grown(steps, scale):
-        out = tmp_path / f"{steps}_{scale}"
+    def grown(steps, scale, *extra):
+        out = tmp_path / f"{steps}_{scale}_{len(extra)}"
         assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--samples", "2", "--steps", str(steps),
-                     "--step-scale", str(scale), "--out", str(out)]) == 0
+                     "--step-scale", str(scale), *extra, "--out", str(out)]) == 0
         assert read_json(out / "grow.json")["step_scale"] == scale
-        return torch.cat([p.flatten() for p in load_grown(out / "net_001.pt").parameters()])
-    w0 = grown(0, 1.0)
-    full, half = grown(1, 1.0) - w0, grown(1, 0.5) - w0
-    assert full.abs().max() > 1e-4
-    torch.testing.assert_close(half, 0.5 * full, atol=1e-7, rtol=1e-3)
+        return load_grown(out / "net_001.pt").state_dict()
+
+    def flat(sd, prefix=""):
+        return torch.cat([v.flatten() for k, v in sd.items() if k.startswith(prefix)])
+    w0, full, half = grown(0, 1.0), grown(1, 1.0), grown(1, 0.5)
+    d_full, d_half = flat(full) - flat(w0), flat(half) - flat(w0)
+    assert d_full.abs().max() > 1e-4
+    torch.testing.assert_close(d_half, 0.5 * d_full, atol=1e-7, rtol=1e-3)
+    readout = grown(1, 0.5, "--hidden-step-scale", "0")          # layers: 0 (hidden linear), 1 (act), 2 (readout)
+    assert torch.equal(flat(readout, "0."), flat(w0, "0."))
+    torch.testing.assert_close(flat(readout, "2.") - flat(w0, "2."), flat(half, "2.") - flat(w0, "2."))
     assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--step-scale", "0",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "step_scale must be a finite number > 0" in capsys.readouterr().err
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--hidden-step-scale", "-1",
+                 "--out", str(tmp_path / "bad2")]) == 2
+    assert "hidden step scale must be a finite number >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad2").exists()
 
 
 def test_heatmap_with_adam_baseline(iris_rule, tmp_path):

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..convert import to_sequential
 from ..graph import Arch, WeightGraph
-from ..grow import accuracy, grow
+from ..grow import accuracy, grow, layer_scale
 from ..runinfo import write_torch
 from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
 from .heatmap import train_adam
@@ -27,17 +27,20 @@ def load_grown(path) -> nn.Sequential:
 
 
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
-                 baseline: str = "none", grow_batch: int | None = None, step_scale: float = 1.0) -> dict:
+                 baseline: str = "none", grow_batch: int | None = None, step_scale: float = 1.0,
+                 hidden_step_scale: float | None = None) -> dict:
     """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
     evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
     Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds). ``grow_batch``
     overrides the examples per growth step the rule was trained with (a conditioned rule's features are batch
     means, so a larger batch gives it less noisy statistics). ``step_scale`` multiplies the rule's step size for
-    this growth only (a smaller one can keep a rule stable on a task or width it was not meta-trained on)."""
+    this growth only (a smaller one can keep a rule stable on a task or width it was not meta-trained on);
+    ``hidden_step_scale`` (default: ``step_scale``) sets it apart for the weights before the output layer, 0
+    freezing them at their initial values (growth then trains the readout of random hidden layers)."""
     if not (math.isfinite(step_scale) and step_scale > 0):
         raise ValueError(f"step_scale must be a finite number > 0, got {step_scale}")
+    hidden_step_scale = step_scale if hidden_step_scale is None else hidden_step_scale
     conv, cfg = load_rule(rule)
-    conv.rule.step_size *= step_scale
     if grow_batch is not None:
         if grow_batch < 1:
             raise ValueError(f"grow_batch must be >= 1, got {grow_batch}")
@@ -52,7 +55,8 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     if data.input_shape is not None:
         init.input_shape = data.input_shape
     gen = generator(seed)
-    big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, data, gen))
+    scale = layer_scale(graph, hidden_step_scale, step_scale)
+    big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, data, gen), scale=scale)
     acc = accuracy(big, state.w, data.x_test, data.y_test)
     out = Path(out)
     files = []
@@ -71,7 +75,8 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
     record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
-              "seed": seed, "grow_batch": cfg.task.grow_batch, "step_scale": step_scale, "accuracy": acc.tolist(),
+              "seed": seed, "grow_batch": cfg.task.grow_batch, "step_scale": step_scale,
+              "hidden_step_scale": hidden_step_scale, "accuracy": acc.tolist(),
               "adam_same_batches": adam,
               "files": files,
               "summary": summary}

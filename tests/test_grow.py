@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+import graphnca
+from graphnca.grow import grow, layer_scale
+
+
+def _rule(H=4):
+    conv = graphnca.MetaNCAConv(hidden_size=H, widths=(16,))
+    torch.nn.init.normal_(conv.rule.rest[-1].weight, std=0.1)
+    return conv.eval()                                  # synchronous: every weight updates every step
+
+
+def test_layer_scale_marks_each_networks_output_layer():
+    a, b = graphnca.WeightGraph.from_sizes([3, 4, 2]), graphnca.WeightGraph.from_sizes([3, 5, 4, 2])
+    g = graphnca.batch([a, b])
+    s = layer_scale(g, hidden=0.25, output=2.0)                             # [E, 1]
+    assert s.shape == (g.num_weights, 1)
+    for i, net in enumerate(g.archs):                 # output weights and biases: 2 * (n_last_in + 1) per network
+        part = s[g.ptr_w[i]:g.ptr_w[i + 1], 0]
+        assert (part == 2.0).sum() == 2 * (net.sizes[-2] + 1) and (part == 0.25).sum() == len(part) - (part == 2).sum()
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="step scale must be a finite number >= 0"):
+            layer_scale(a, hidden=bad, output=1.0)
+
+
+def test_scaled_growth_moves_each_weight_by_its_multiple():
+    """One step with per-weight multipliers k moves every weight k times as far; k = 0 freezes it exactly."""
+    conv, g = _rule(), graphnca.WeightGraph.from_sizes([4, 6, 3])
+    s0 = graphnca.init_state(g, 4)
+    full = graphnca.rollout(conv, g, s0, 1)
+    scale = layer_scale(g, hidden=0.0, output=0.5)
+    part = graphnca.rollout(conv, g, s0, 1, scale=scale)
+    hidden = scale[:, 0] == 0
+    assert torch.equal(part.w[hidden], s0.w[hidden]) and torch.equal(part.h[hidden], s0.h[hidden])
+    torch.testing.assert_close(part.w[~hidden] - s0.w[~hidden], 0.5 * (full.w[~hidden] - s0.w[~hidden]))
+    assert (full.w[~hidden] != s0.w[~hidden]).any()
+
+
+def test_grow_tiles_one_networks_scale_over_copies():
+    conv, g = _rule(), graphnca.WeightGraph.from_sizes([4, 6, 3])
+    init = graphnca.InitConfig()
+    _, s0 = grow(conv, g, 3, 0, init, torch.Generator().manual_seed(0))          # the same fresh networks
+    big, st = grow(conv, g, 3, 4, init, torch.Generator().manual_seed(0), scale=layer_scale(g, 0.0, 1.0))
+    frozen = layer_scale(big, 0.0, 1.0)[:, 0] == 0
+    assert big.num_graphs == 3 and frozen.sum() == 3 * (4 + 1) * 6
+    assert torch.equal(st.w[frozen], s0.w[frozen]) and not torch.equal(st.w[~frozen], s0.w[~frozen])
+
+
+def test_rollout_rejects_bad_scale():
+    conv, g = _rule(), graphnca.WeightGraph.from_sizes([4, 6, 3])
+    s = graphnca.init_state(g, 4)
+    with pytest.raises(ValueError, match="scale must hold 51 finite values >= 0"):
+        graphnca.rollout(conv, g, s, 1, scale=torch.ones(50))
+    with pytest.raises(ValueError, match="scale must hold 51 finite values >= 0"):
+        graphnca.rollout(conv, g, s, 1, scale=-torch.ones(51))
