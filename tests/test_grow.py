@@ -4,11 +4,11 @@ import torch
 import graphnca
 from graphnca.grow import grow, layer_scale
 
+from .test_rollout import _rule as random_rule
 
-def _rule(H=4):
-    conv = graphnca.MetaNCAConv(hidden_size=H, widths=(16,))
-    torch.nn.init.normal_(conv.rule.rest[-1].weight, std=0.1)
-    return conv.eval()                                  # synchronous: every weight updates every step
+
+def _rule():
+    return random_rule().eval()                         # synchronous: every weight updates every step
 
 
 def test_layer_scale_marks_each_networks_output_layer():
