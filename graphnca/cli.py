@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-step-scale", type=float, default=None,
                    help="the same for the weights before the output layer (default: --step-scale; 0 freezes them "
                         "and grows the readout alone)")
+    p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda); exports stay on the CPU")
 
     p = sub.add_parser("heatmap", help="accuracy of grown [in, X, Y, out] networks over a grid of hidden sizes")
     _common(p, "runs/heatmap")
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=1, help="Adam baseline epochs (batch 128, lr 1e-3)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda); Adam stays on the CPU")
 
     p = sub.add_parser("export", help="write a trained rule alone (no optimiser or pools) to a small checkpoint")
     p.add_argument("--rule", required=True)
@@ -150,10 +152,11 @@ def main(argv=None) -> int:
                                       task=args.task, data_root=args.data_root, seed=args.seed,
                                       baseline=args.baseline, grow_batch=args.grow_batch,
                                       step_scale=args.step_scale,
-                                      hidden_step_scale=args.hidden_step_scale)
+                                      hidden_step_scale=args.hidden_step_scale, device=args.device)
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
-                                 baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed)
+                                 baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed,
+                                 device=args.device)
         elif args.command == "stability":
             summary = ex.stability(args.rule, args.out, updates=args.updates, samples=args.samples,
                                    data_root=args.data_root, seed=args.seed)

@@ -16,6 +16,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from .runinfo import resolve_device
+
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -27,7 +29,7 @@ def setup(device: str, timeout_s: float = 600.0) -> tuple[int, int, torch.device
     Returns ``(rank, world_size, device)``; CUDA ranks use NCCL on ``cuda:LOCAL_RANK``, CPU ranks gloo.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = torch.device(device)
+    dev = resolve_device(device)
     if world <= 1:
         return 0, 1, dev
     if not is_distributed():

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,28 @@ def test_gpu_study_script_quick_on_cpu(tmp_path):
               "calibrate/train.json", "train/train.json", "train/rule.pt"):
         assert f"w/{f}" in names, f
     assert "w/train/checkpoint.pt" not in names           # only the exported rule travels back
+
+
+def test_gpu_rules_script_quick_on_cpu(tmp_path):
+    """The prepared rule-variant script, shrunk and on the CPU: every variant trains, exports its rule and is
+    evaluated beside the starting rule; grown networks and pools stay out of the pack."""
+    import os
+    import tarfile
+
+    tiny_data_rule(tmp_path, steps=2)
+    env = {**os.environ, "WORK": str(tmp_path / "w"), "DATA": str(tmp_path / "mnist"), "QUICK": "1", "DEVICE": "cpu",
+           "RULE": str(tmp_path / "rule" / "checkpoint.pt"), "EVAL_S": "120", "PYTHON": sys.executable}
+    env["DEADLINE"] = str(int(time.time()) + 400)
+    out = subprocess.run(["bash", str(BENCH / "gpu_rules.sh")], env=env, capture_output=True, text=True,
+                         timeout=500, cwd=BENCH.parent)
+    assert out.returncode == 0 and "rc " not in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    with tarfile.open(tmp_path / "w.tgz") as tar:
+        names = set(tar.getnames())
+    for v in ("more", "long", "wide"):
+        assert {f"w/{v}/train.json", f"w/{v}/rule.pt", f"w/eval_{v}/grid/heatmap.json"} <= names, v
+    assert {"w/eval_base/mid/grow.json", "w/eval_base/deep/grow.json", "w/same_cpu/grow.json",
+            "w/same_dev/grow.json"} <= names
+    assert not any(n.endswith("checkpoint.pt") or "/net_" in n for n in names)
 
 
 def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):

@@ -123,6 +123,12 @@ def test_bad_inputs_give_one_clear_error(iris_rule, tmp_path, capsys):
     assert "not a graphnca checkpoint" in capsys.readouterr().err
     assert main(["grow", "--rule", str(iris_rule), "--arch", "4,5,2", "--out", str(tmp_path / "g")]) == 2
     assert "does not fit iris" in capsys.readouterr().err
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,5,3", "--device", "gpu0",
+                 "--out", str(tmp_path / "g")]) == 2
+    assert "unknown device 'gpu0'" in capsys.readouterr().err
+    assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--device", "meta",
+                 "--out", str(tmp_path / "g")]) == 2
+    assert "only cpu and cuda" in capsys.readouterr().err
     assert not (tmp_path / "g").exists()
 
 
@@ -137,9 +143,10 @@ def test_data_conditioned_transfer_smoke(tmp_path):
     assert read_json(tmp_path / "run" / "train.json")["config"]["rule"]["condition"] == "data"
     assert main(["grow", "--rule", str(tmp_path / "run" / "checkpoint.pt"), "--task", "fashion-mnist",
                  "--data-root", str(tmp_path / "fashion"), "--arch", "784,5,4,10", "--samples", "2",
-                 "--baseline", "adam", "--out", str(tmp_path / "g")]) == 0
+                 "--baseline", "adam", "--device", "cpu", "--out", str(tmp_path / "g")]) == 0
     data = read_json(tmp_path / "g" / "grow.json")
     assert data["task"] == "fashion-mnist" and data["summary"]["condition"] == "data"
+    assert "cpus" in data["meta"]["device"]
     assert len(data["adam_same_batches"]) == 2 and data["summary"]["adam_batches"] == data["steps"]
 
 

@@ -1,5 +1,6 @@
 import subprocess
 
+import pytest
 import torch
 
 from graphnca import runinfo
@@ -19,3 +20,14 @@ def test_git_revision_environment_override(monkeypatch):
 def test_run_metadata_names_the_device():
     assert runinfo.run_metadata("cpu")["device"] == runinfo.device_name(torch.device("cpu"))
     assert "cpus" in runinfo.run_metadata()["device"]
+
+
+def test_resolve_device_names_a_bad_device():
+    assert runinfo.resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        runinfo.resolve_device("gpu0")
+    with pytest.raises(ValueError, match="only cpu and cuda"):
+        runinfo.resolve_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            runinfo.resolve_device("cuda")

@@ -10,7 +10,7 @@ from torch import nn
 from ..convert import to_sequential
 from ..graph import Arch, WeightGraph
 from ..grow import accuracy, grow, layer_scale
-from ..runinfo import write_torch
+from ..runinfo import resolve_device, write_torch
 from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
 from .heatmap import train_adam
 
@@ -28,7 +28,7 @@ def load_grown(path) -> nn.Sequential:
 
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
                  baseline: str = "none", grow_batch: int | None = None, step_scale: float = 1.0,
-                 hidden_step_scale: float | None = None) -> dict:
+                 hidden_step_scale: float | None = None, device: str = "cpu") -> dict:
     """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
     evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
     Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds). ``grow_batch``
@@ -36,11 +36,15 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     means, so a larger batch gives it less noisy statistics). ``step_scale`` multiplies the rule's step size for
     this growth only (a smaller one can keep a rule stable on a task or width it was not meta-trained on);
     ``hidden_step_scale`` (default: ``step_scale``) sets it apart for the weights before the output layer, 0
-    freezing them at their initial values (growth then trains the readout of random hidden layers)."""
+    freezing them at their initial values (growth then trains the readout of random hidden layers). ``device``
+    runs growth and evaluation there (fresh states and mini-batch indices are still drawn on the CPU, so a seed
+    names the same initial networks and batches on every device); exports and the Adam baseline stay on the CPU."""
     if not (math.isfinite(step_scale) and step_scale > 0):
         raise ValueError(f"step_scale must be a finite number > 0, got {step_scale}")
     hidden_step_scale = step_scale if hidden_step_scale is None else hidden_step_scale
     conv, cfg = load_rule(rule)
+    device = resolve_device(device)
+    conv = conv.to(device)
     if grow_batch is not None:
         if grow_batch < 1:
             raise ValueError(f"grow_batch must be >= 1, got {grow_batch}")
@@ -54,13 +58,14 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     init = cfg.init
     if data.input_shape is not None:
         init.input_shape = data.input_shape
-    gen = generator(seed)
+    gen, on = generator(seed), data.to(device)
     scale = layer_scale(graph, hidden_step_scale, step_scale)
-    big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, data, gen), scale=scale)
-    acc = accuracy(big, state.w, data.x_test, data.y_test)
+    big, state = grow(conv, graph.to(device), samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen),
+                      scale=scale.to(device))
+    acc = accuracy(big, state.w, on.x_test, on.y_test).cpu()
     out = Path(out)
     files = []
-    for i, w in enumerate(big.split(state.w)):
+    for i, w in enumerate(big.split(state.w.cpu())):
         model = to_sequential(graph, w)
         path = out / f"net_{i:03d}.pt"
         write_torch(path, {"format": "graphnca-grown", "arch": graph.archs[0].to_dict(),
@@ -90,4 +95,4 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         ax.set(xlabel="test accuracy", ylabel="networks",
                title=f"{'-'.join(map(str, d['arch']))} grown in {d['steps']} steps ({d['task']})")
         return fig
-    return finish(out, "grow", record, plot)["summary"]
+    return finish(out, "grow", record, plot, device)["summary"]

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 from ..convert import to_sequential
 from ..graph import WeightGraph
 from ..grow import accuracy, grow
+from ..runinfo import resolve_device
 from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
 
 
@@ -37,9 +38,14 @@ def train_adam(arch, data, epochs: int, seed: int, batch: int = 128, lr: float =
 
 
 def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "none", epochs: int = 1,
-            data_root=None, seed: int = 0, progress: bool = True) -> dict:
+            data_root=None, seed: int = 0, progress: bool = True, device: str = "cpu") -> dict:
+    """Grow ``samples`` networks per cell on ``device`` (initial states and batches drawn on the CPU, as in
+    :func:`~graphnca.experiments.export.grow_command`); the Adam baseline trains on the CPU."""
     conv, cfg = load_rule(rule)
+    device = resolve_device(device)
+    conv = conv.to(device)
     data = task_data(cfg, data_root=data_root)
+    on = data.to(device)
     steps = default_steps(cfg, steps)
     init = cfg.init
     n_in, n_out = data.num_features, data.num_classes
@@ -51,9 +57,9 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
     gen = generator(seed)
     for i, j in tqdm(cells, disable=not progress, desc="heatmap"):
         arch = (n_in, hidden[i], hidden[j], n_out)
-        graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
-        big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, data, gen))
-        acc = accuracy(big, state.w, data.x_test, data.y_test)
+        graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation).to(device)
+        big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen))
+        acc = accuracy(big, state.w, on.x_test, on.y_test)
         grown_mean[i][j], grown_min[i][j] = acc.mean().item(), acc.min().item()
         if adam is not None:
             adam[i][j] = train_adam(arch, data, epochs, seed + i * len(hidden) + j, activation=cfg.task.activation)
@@ -67,7 +73,7 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
     record = {"rule": str(rule), "task": data.name, "hidden": hidden, "samples": samples, "steps": steps,
               "seed": seed, "train_archs": [list(a) for a in cfg.task.archs], "grown_mean": grown_mean,
               "grown_min": grown_min, "adam": adam, "summary": summary}
-    return finish(out, "heatmap", record, plot_heatmap)["summary"]
+    return finish(out, "heatmap", record, plot_heatmap, device)["summary"]
 
 
 def plot_heatmap(d: dict, plt):
