@@ -5,8 +5,9 @@
 #   more  the session-5 recipe again (3 archs x 8 nets, T ~ U{10..20}): what more meta-steps alone buy
 #   long  the same networks at T ~ U{30..60}, lr halved: a horizon nearer the growth lengths used at test time
 #   wide  784-100-100-10, 784-300-300-10 and 784-1000-10 at T ~ U{10..20}: the widths Fashion-MNIST growth uses
-# They share the GPU (small graphs are launch-bound, so three processes fill it better than one). A calibration
-# run of each, side by side, sizes their meta-steps to the wall-time budget left before DEADLINE.
+# They share the GPU, which costs each its rate (on an H100, `more` made 1.2 meta-steps/s beside the other two,
+# 3.1 alone): the script compares recipes, it does not maximise one. A calibration run of each, side by side,
+# sizes their meta-steps to the wall-time budget left before DEADLINE.
 #
 #   WORK=/tmp/r DATA=path/to/mnist RULE=rule.pt [DEADLINE=epoch-s] [EVAL_S=180] [DEVICE=cuda] \
 #     bash benchmarks/gpu_rules.sh

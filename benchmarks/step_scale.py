@@ -26,6 +26,7 @@ from _util import growth_flags, parse_growth_args, report, table
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
 from graphnca.grow import accuracy, grow, growth_data, layer_scale
+from graphnca.runinfo import resolve_device
 
 
 def split_train(x, y, val: int, gen: torch.Generator):
@@ -68,6 +69,8 @@ def main(argv=None):
     ap.add_argument("--hidden-scales", default="same",
                     help="multiples for the weights before the output layer: 'same' (as the output's) or numbers")
     ap.add_argument("--val", type=int, default=10000, help="training examples held out for the choice")
+    ap.add_argument("--device", default="cpu", help="grow there (initial networks and batches are drawn on the CPU, "
+                                                    "so a seed gives the same ones on every device)")
     a = parse_growth_args(ap, argv)
     scales = [float(v) for v in a.scales.split(",")]
     steps = sorted({int(v) for v in a.steps.split(",")})
@@ -75,11 +78,14 @@ def main(argv=None):
     if not all(k > 0 for k in scales) or steps[0] < 1 or not all(h is None or h >= 0 for h in hidden):
         raise ValueError(f"--scales must be > 0, --hidden-scales 'same' or >= 0 and --steps >= 1, got {a.scales}, "
                          f"{a.hidden_scales} and {a.steps}")
+    dev = resolve_device(a.device)
     conv, cfg = load_rule(a.rule)
-    data = task_data(cfg, task=a.task, data_root=a.data_root)
+    conv = conv.to(dev)
+    data = task_data(cfg, task=a.task, data_root=a.data_root).to(dev)
     x_grow, y_grow, x_val, y_val = split_train(data.x_train, data.y_train, a.val,
                                                torch.Generator().manual_seed(a.seed))
-    graph = graphnca.WeightGraph.from_sizes([int(v) for v in a.arch.split(",")], activation=cfg.task.activation)
+    graph = graphnca.WeightGraph.from_sizes([int(v) for v in a.arch.split(",")],
+                                            activation=cfg.task.activation).to(dev)
     rows = []
     for k, h in tqdm([(k, k if h is None else h) for h in hidden for k in scales], desc="scales"):
         gen = torch.Generator().manual_seed(a.seed)     # same initial networks and batches for every scale
@@ -87,7 +93,7 @@ def main(argv=None):
         state, done = None, 0
         for T in steps:                                 # grow on from the last state (fresh ones the first time)
             big, state = grow(conv, graph, a.samples, T - done, cfg.init, gen, state=state, data=stream,
-                              scale=layer_scale(graph, h, k))
+                              scale=layer_scale(graph, h, k).to(dev))
             done = T
             val, test = accuracy(big, state.w, x_val, y_val), accuracy(big, state.w, data.x_test, data.y_test)
             rows.append({"scale": k, "hidden_scale": h, "steps": T, "val_mean": val.mean().item(),
@@ -99,7 +105,7 @@ def main(argv=None):
           f"T = {best['steps']}")
     name = f"step_scale_{a.task or cfg.task.task}_{a.arch.replace(',', '-')}"
     report(Path(a.out), name, {"config": vars(a), "rule_step_size": conv.rule.step_size, "rows": rows,
-                               "selected": best}, plot)
+                               "selected": best}, plot, dev)
 
 
 if __name__ == "__main__":

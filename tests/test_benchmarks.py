@@ -76,6 +76,18 @@ def test_gpu_study_script_quick_on_cpu(tmp_path):
     assert "w/train/checkpoint.pt" not in names           # only the exported rule travels back
 
 
+def test_readout_refs_smoke(tmp_path):
+    """Every width gets every reference, each an accuracy, from the same initial networks as `graphnca grow`."""
+    tiny_data_rule(tmp_path)
+    run("readout_refs.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
+        "--widths", "3,5", "--samples", "2", "--batches", "4", "--iters", "5", out=tmp_path)
+    data = json.loads((tmp_path / "readout_refs_mnist.json").read_text())
+    assert [r["width"] for r in data["rows"]] == [3, 5] and data["batch"] == 64
+    for r in data["rows"]:
+        assert len(r["refit"]) == 2 and len(r["adam_network"]) == 2 and set(r["adam_readout"]) == {"0.001", "0.01"}
+        assert all(0 <= v <= 1 for v in [*r["refit"], *r["adam_network"], *r["adam_readout"].values()])
+
+
 def test_gpu_rules_script_quick_on_cpu(tmp_path):
     """The prepared rule-variant script, shrunk and on the CPU: every variant trains, exports its rule and is
     evaluated beside the starting rule; grown networks and pools stay out of the pack."""
@@ -146,9 +158,10 @@ def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
     tiny_data_rule(tmp_path)
     run("step_scale.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
         "--arch", "784,5,10", "--scales", "1,0.5", "--hidden-scales", "same,0", "--steps", "1,2", "--val", "10",
-        out=tmp_path)
+        "--device", "cpu", out=tmp_path)
     data = json.loads((tmp_path / "step_scale_mnist_784-5-10.json").read_text())
     assert [(r["scale"], r["hidden_scale"], r["steps"]) for r in data["rows"]] == [
         (1.0, 1.0, 1), (1.0, 1.0, 2), (0.5, 0.5, 1), (0.5, 0.5, 2), (1.0, 0.0, 1), (1.0, 0.0, 2), (0.5, 0.0, 1),
         (0.5, 0.0, 2)]
     assert data["selected"]["steps"] == 2 and all(0 <= r["test_mean"] <= 1 for r in data["rows"])
+    assert "cpus" in data["meta"]["device"]

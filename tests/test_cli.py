@@ -166,3 +166,12 @@ def test_export_then_grow_with_another_grow_batch(tmp_path, capsys):
     assert main(["grow", "--rule", str(small), "--data-root", str(tmp_path / "mnist"), "--arch", "784,7,10",
                  "--grow-batch", "0", "--out", str(tmp_path / "g0")]) == 2
     assert "grow_batch must be >= 1" in capsys.readouterr().err
+
+
+def test_rule_labels_tell_exported_rules_of_one_folder_apart():
+    from graphnca.experiments.common import rule_label
+    from graphnca.train import Config
+    cfg = Config()
+    assert rule_label(cfg, "runs/demo/pool/checkpoint.pt") == "pool (pool)"
+    assert rule_label(cfg, "rules/a.pt") != rule_label(cfg, "rules/b.pt")
+    assert rule_label(cfg, "rules/a.pt") == "a (pool)"

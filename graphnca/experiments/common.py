@@ -39,7 +39,9 @@ def rule_and_task(path, data_root=None):
 def rule_label(cfg: Config, path) -> str:
     t = cfg.train
     bits = ["pool" if t.pool_size else "no pool"] + (["damage"] if t.damage else [])
-    return f"{Path(path).parent.name or Path(path).stem} ({', '.join(bits)})"
+    path = Path(path)    # a run's checkpoint.pt is named by its folder, an exported rule by its own file name
+    name = path.parent.name if path.name == "checkpoint.pt" and path.parent.name else path.stem
+    return f"{name} ({', '.join(bits)})"
 
 
 def task_data(cfg: Config, task: str | None = None, data_root: str | None = None) -> TaskData:
