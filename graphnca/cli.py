@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-step-scale", type=float, default=None,
                    help="the same for the weights before the output layer (default: --step-scale; 0 freezes them "
                         "and grows the readout alone)")
+    p.add_argument("--hidden-state-scale", type=float, default=None,
+                   help="the same for those weights' hidden states (default: --hidden-step-scale); e.g. "
+                        "--hidden-step-scale 0 --hidden-state-scale 0.2 freezes them but lets their states evolve")
     p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda); exports stay on the CPU")
 
     p = sub.add_parser("heatmap", help="accuracy of grown [in, X, Y, out] networks over a grid of hidden sizes")
@@ -152,7 +155,8 @@ def main(argv=None) -> int:
                                       task=args.task, data_root=args.data_root, seed=args.seed,
                                       baseline=args.baseline, grow_batch=args.grow_batch,
                                       step_scale=args.step_scale,
-                                      hidden_step_scale=args.hidden_step_scale, device=args.device)
+                                      hidden_step_scale=args.hidden_step_scale,
+                                      hidden_state_scale=args.hidden_state_scale, device=args.device)
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed,

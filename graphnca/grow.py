@@ -38,6 +38,10 @@ def layer_scale(graph: WeightGraph, hidden: float, output: float) -> Tensor:
     return torch.where(out, float(output), float(hidden)).unsqueeze(1)     # [E, 1]
 
 
+def _per_weight(scale: Tensor) -> Tensor:
+    return scale.unsqueeze(1) if scale.dim() == 1 else scale           # [E, 1] or [E, 1 + H]
+
+
 @torch.no_grad()
 def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
          generator: torch.Generator | None = None, state: State | None = None,
@@ -45,8 +49,8 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
     """Grow ``n`` networks of ``graph``'s architecture from fresh states (or from ``state``).
 
     A data-conditioned rule needs ``data``, a mini-batch source such as :class:`~graphnca.conditioning.DataStream`.
-    ``scale``: ``[E, 1]`` per-weight step multipliers of one network of ``graph`` (see :func:`layer_scale`),
-    applied to all ``n`` copies; ``None`` for the rule's own step.
+    ``scale``: ``[E, 1]`` per-weight (or ``[E, 1 + H]`` per-channel) step multipliers of one network of
+    ``graph`` (see :func:`layer_scale`), applied to all ``n`` copies; ``None`` for the rule's own step.
 
     Growth uses the dynamics the rule was trained with: a rule trained asynchronously (``fire_rate < 1``) keeps
     its random fire mask (drawn from ``generator``); a synchronous rule runs in eval mode.
@@ -59,7 +63,7 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
             state = State.unpack(fresh_states(graph, n, conv.hidden_size, init, generator).view(big.num_weights, -1)
                                  .to(graph.device))
         return big, rollout(conv, big, state, steps, generator=generator, data=data,
-                            scale=None if scale is None else scale.reshape(-1, 1).repeat(n, 1))
+                            scale=None if scale is None else _per_weight(scale).repeat(n, 1))
     finally:
         conv.train(was)
 

@@ -40,7 +40,9 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
     :class:`graphnca.conditioning.DataStream`); its features are computed, without autograd, before the step.
 
     ``scale`` (optional, ``[E, 1]`` or ``[E]``, >= 0) multiplies every weight's update, e.g. a smaller step for a
-    task or width the rule was not trained on (:func:`graphnca.grow.layer_scale`); 0 freezes a weight.
+    task or width the rule was not trained on (:func:`graphnca.grow.layer_scale`); 0 freezes a weight. A
+    ``[E, 1 + H]`` scale sets the weight's and each hidden channel's multiple apart (e.g. a frozen weight whose
+    hidden state still evolves).
     """
     conv = as_conv(rule)
     if state.h.shape[1] != conv.hidden_size:
@@ -53,10 +55,12 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
         raise ValueError("a data-conditioned rule needs data= (a mini-batch source) and a data-free rule takes none")
     check_finite(state)
     if scale is not None:
-        scale = scale.reshape(-1, 1).to(state.w)                        # [E, 1]
-        if scale.shape[0] != graph.num_weights or not (torch.isfinite(scale).all() and (scale >= 0).all()):
-            raise ValueError(f"scale must hold {graph.num_weights} finite values >= 0 (one per weight), got "
-                             f"{scale.shape[0]}")
+        scale = scale.to(state.w)
+        scale = scale.unsqueeze(1) if scale.dim() == 1 else scale        # [E, 1] or [E, 1 + H]
+        shapes = ((graph.num_weights, 1), (graph.num_weights, 1 + conv.hidden_size))
+        if tuple(scale.shape) not in shapes or not (torch.isfinite(scale).all() and (scale >= 0).all()):
+            raise ValueError(f"scale must hold {graph.num_weights} finite values >= 0 (one per weight), or one per "
+                             f"weight and state channel {list(shapes[1])}, got shape {list(scale.shape)}")
     x = state.pack()                                                  # [E, 1 + H]
     grad = torch.is_grad_enabled() and checkpoint
 

@@ -75,6 +75,15 @@ def test_grow_step_scale_scales_every_update(tmp_path, capsys):
     readout = grown(1, 0.5, "--hidden-step-scale", "0")          # layers: 0 (hidden linear), 1 (act), 2 (readout)
     assert torch.equal(flat(readout, "0."), flat(w0, "0."))
     torch.testing.assert_close(flat(readout, "2.") - flat(w0, "2."), flat(half, "2.") - flat(w0, "2."))
+    # frozen hidden weights whose states evolve: still bit-identical weights, but from step 2 on the readout sees
+    # the changed states of its neighbours
+    frozen, evolving = (grown(2, 0.5, "--hidden-step-scale", "0"),
+                        grown(2, 0.5, "--hidden-step-scale", "0", "--hidden-state-scale", "0.5"))
+    assert torch.equal(flat(evolving, "0."), flat(w0, "0.")) and not torch.equal(flat(evolving, "2."), flat(frozen, "2."))
+    assert read_json(tmp_path / "2_0.5_4" / "grow.json")["hidden_state_scale"] == 0.5
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--hidden-state-scale", "nan",
+                 "--out", str(tmp_path / "bad3")]) == 2
+    assert "hidden_state_scale must be a finite number >= 0" in capsys.readouterr().err
     assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--step-scale", "0",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "step_scale must be a finite number > 0" in capsys.readouterr().err

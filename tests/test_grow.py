@@ -54,3 +54,19 @@ def test_rollout_rejects_bad_scale():
         graphnca.rollout(conv, g, s, 1, scale=torch.ones(50))
     with pytest.raises(ValueError, match="scale must hold 51 finite values >= 0"):
         graphnca.rollout(conv, g, s, 1, scale=-torch.ones(51))
+    with pytest.raises(ValueError, match=r"got shape \[51, 2\]"):         # neither per weight nor per channel
+        graphnca.rollout(conv, g, s, 1, scale=torch.ones(51, 2))
+
+
+def test_per_channel_scale_freezes_weights_while_states_evolve():
+    """A ``[E, 1 + H]`` scale: weight channel 0 keeps every weight bit-exact, hidden channels at 1 move each state
+    exactly as an unscaled step does; ``grow`` tiles it over copies like a per-weight scale."""
+    conv, g = _rule(), graphnca.WeightGraph.from_sizes([4, 6, 3])
+    s0 = graphnca.init_state(g, 4)
+    full = graphnca.rollout(conv, g, s0, 1)
+    scale = torch.cat([torch.zeros(g.num_weights, 1), torch.ones(g.num_weights, 4)], 1)     # [E, 1 + H]
+    part = graphnca.rollout(conv, g, s0, 1, scale=scale)
+    assert torch.equal(part.w, s0.w) and torch.equal(part.h, full.h) and not torch.equal(full.h, s0.h)
+    big, st = grow(conv, g, 2, 3, graphnca.InitConfig(), torch.Generator().manual_seed(0), scale=scale)
+    _, s_init = grow(conv, g, 2, 0, graphnca.InitConfig(), torch.Generator().manual_seed(0))
+    assert torch.equal(st.w, s_init.w) and not torch.equal(st.h, s_init.h)

@@ -28,7 +28,8 @@ def load_grown(path) -> nn.Sequential:
 
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
                  baseline: str = "none", grow_batch: int | None = None, step_scale: float = 1.0,
-                 hidden_step_scale: float | None = None, device: str = "cpu") -> dict:
+                 hidden_step_scale: float | None = None, hidden_state_scale: float | None = None,
+                 device: str = "cpu") -> dict:
     """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
     evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
     Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds). ``grow_batch``
@@ -36,12 +37,16 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     means, so a larger batch gives it less noisy statistics). ``step_scale`` multiplies the rule's step size for
     this growth only (a smaller one can keep a rule stable on a task or width it was not meta-trained on);
     ``hidden_step_scale`` (default: ``step_scale``) sets it apart for the weights before the output layer, 0
-    freezing them at their initial values (growth then trains the readout of random hidden layers). ``device``
+    freezing them at their initial values (growth then trains the readout of random hidden layers);
+    ``hidden_state_scale`` (default: ``hidden_step_scale``) sets the multiple of those weights' hidden states apart
+    (e.g. frozen weights whose states still evolve, as the rule's neighbours saw in meta-training). ``device``
     runs growth and evaluation there (fresh states and mini-batch indices are still drawn on the CPU, so a seed
     names the same initial networks and batches on every device); exports and the Adam baseline stay on the CPU."""
     if not (math.isfinite(step_scale) and step_scale > 0):
         raise ValueError(f"step_scale must be a finite number > 0, got {step_scale}")
     hidden_step_scale = step_scale if hidden_step_scale is None else hidden_step_scale
+    if hidden_state_scale is not None and not (math.isfinite(hidden_state_scale) and hidden_state_scale >= 0):
+        raise ValueError(f"hidden_state_scale must be a finite number >= 0, got {hidden_state_scale}")
     conv, cfg = load_rule(rule)
     device = resolve_device(device)
     conv = conv.to(device)
@@ -59,7 +64,10 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     if data.input_shape is not None:
         init.input_shape = data.input_shape
     gen, on = generator(seed), data.to(device)
-    scale = layer_scale(graph, hidden_step_scale, step_scale)
+    scale = layer_scale(graph, hidden_step_scale, step_scale)                        # [E, 1]
+    if hidden_state_scale is not None:                                               # [E, 1 + H]
+        states = layer_scale(graph, hidden_state_scale, step_scale).expand(-1, conv.hidden_size)
+        scale = torch.cat([scale, states], dim=1)
     big, state = grow(conv, graph.to(device), samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen),
                       scale=scale.to(device))
     acc = accuracy(big, state.w, on.x_test, on.y_test).cpu()
@@ -81,7 +89,9 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
     record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
               "seed": seed, "grow_batch": cfg.task.grow_batch, "step_scale": step_scale,
-              "hidden_step_scale": hidden_step_scale, "accuracy": acc.tolist(),
+              "hidden_step_scale": hidden_step_scale,
+              "hidden_state_scale": hidden_step_scale if hidden_state_scale is None else hidden_state_scale,
+              "accuracy": acc.tolist(),
               "adam_same_batches": adam,
               "files": files,
               "summary": summary}
