@@ -20,6 +20,12 @@ def read_json(path):
     return data
 
 
+def fails_with(capsys, args: list, message: str) -> None:
+    """The command exits 2 and its one error line names the problem."""
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def iris_rule(tmp_path_factory):
     out = tmp_path_factory.mktemp("train")
@@ -32,14 +38,12 @@ def test_train_writes_json_and_resumes(iris_rule, capsys):
     assert data["summary"]["steps"] == 3 and data["seed"] == 0
     assert data["config"]["task"]["archs"] == [[4, 5, 3]]
     # a finished run refuses to be silently overwritten, and --resume continues it to the (larger) step count
-    assert main(["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", *TINY_TRAIN]) == 2
-    assert "--resume" in capsys.readouterr().err
+    fails_with(capsys, ["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", *TINY_TRAIN], "--resume")
     flags = [f if f != "3" else "4" for f in TINY_TRAIN[:2]] + TINY_TRAIN[2:]
     assert main(["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", "--resume", *flags]) == 0
     assert read_json(iris_rule.parent / "train.json")["summary"]["steps"] == 4
-    assert main(["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", "--resume", "--lr", "0.5",
-                 *flags]) == 2
-    assert "different configuration" in capsys.readouterr().err
+    fails_with(capsys, ["train", "--out", str(iris_rule.parent), "--arch", "4,5,3", "--resume", "--lr", "0.5",
+                        *flags], "different configuration")
 
 
 def test_grow_exports_plain_pytorch_models(iris_rule, tmp_path):
@@ -81,15 +85,12 @@ def test_grow_step_scale_scales_every_update(tmp_path, capsys):
                         grown(2, 0.5, "--hidden-step-scale", "0", "--hidden-state-scale", "0.5"))
     assert torch.equal(flat(evolving, "0."), flat(w0, "0.")) and not torch.equal(flat(evolving, "2."), flat(frozen, "2."))
     assert read_json(tmp_path / "2_0.5_4" / "grow.json")["hidden_state_scale"] == 0.5
-    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--hidden-state-scale", "nan",
-                 "--out", str(tmp_path / "bad3")]) == 2
-    assert "hidden_state_scale must be a finite number >= 0" in capsys.readouterr().err
-    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--step-scale", "0",
-                 "--out", str(tmp_path / "bad")]) == 2
-    assert "step_scale must be a finite number > 0" in capsys.readouterr().err
-    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--hidden-step-scale", "-1",
-                 "--out", str(tmp_path / "bad2")]) == 2
-    assert "hidden step scale must be a finite number >= 0" in capsys.readouterr().err
+    fails_with(capsys, ["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--hidden-state-scale", "nan",
+                        "--out", str(tmp_path / "bad3")], "hidden_state_scale must be a finite number >= 0")
+    fails_with(capsys, ["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--step-scale", "0",
+                        "--out", str(tmp_path / "bad")], "step_scale must be a finite number > 0")
+    fails_with(capsys, ["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--hidden-step-scale", "-1",
+                        "--out", str(tmp_path / "bad2")], "hidden step scale must be a finite number >= 0")
     assert not (tmp_path / "bad2").exists()
 
 
@@ -128,16 +129,14 @@ def test_mnist_offline_from_idx_folder(tmp_path):
 def test_bad_inputs_give_one_clear_error(iris_rule, tmp_path, capsys):
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.ones(2)}, foreign)
-    assert main(["grow", "--rule", str(foreign), "--arch", "4,5,3", "--out", str(tmp_path / "g")]) == 2
-    assert "not a graphnca checkpoint" in capsys.readouterr().err
-    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,5,2", "--out", str(tmp_path / "g")]) == 2
-    assert "does not fit iris" in capsys.readouterr().err
-    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,5,3", "--device", "gpu0",
-                 "--out", str(tmp_path / "g")]) == 2
-    assert "unknown device 'gpu0'" in capsys.readouterr().err
-    assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--device", "meta",
-                 "--out", str(tmp_path / "g")]) == 2
-    assert "only cpu and cuda" in capsys.readouterr().err
+    fails_with(capsys, ["grow", "--rule", str(foreign), "--arch", "4,5,3", "--out", str(tmp_path / "g")],
+               "not a graphnca checkpoint")
+    fails_with(capsys, ["grow", "--rule", str(iris_rule), "--arch", "4,5,2", "--out", str(tmp_path / "g")],
+               "does not fit iris")
+    fails_with(capsys, ["grow", "--rule", str(iris_rule), "--arch", "4,5,3", "--device", "gpu0",
+                        "--out", str(tmp_path / "g")], "unknown device 'gpu0'")
+    fails_with(capsys, ["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--device", "meta",
+                        "--out", str(tmp_path / "g")], "only cpu and cuda")
     assert not (tmp_path / "g").exists()
 
 
@@ -172,9 +171,8 @@ def test_export_then_grow_with_another_grow_batch(tmp_path, capsys):
                  "--samples", "2", "--grow-batch", "16", "--baseline", "adam", "--out", str(tmp_path / "g")]) == 0
     data = read_json(tmp_path / "g" / "grow.json")
     assert data["grow_batch"] == 16 and data["summary"]["adam_batch_size"] == 16
-    assert main(["grow", "--rule", str(small), "--data-root", str(tmp_path / "mnist"), "--arch", "784,7,10",
-                 "--grow-batch", "0", "--out", str(tmp_path / "g0")]) == 2
-    assert "grow_batch must be >= 1" in capsys.readouterr().err
+    fails_with(capsys, ["grow", "--rule", str(small), "--data-root", str(tmp_path / "mnist"), "--arch", "784,7,10",
+                        "--grow-batch", "0", "--out", str(tmp_path / "g0")], "grow_batch must be >= 1")
 
 
 def test_rule_labels_tell_exported_rules_of_one_folder_apart():
