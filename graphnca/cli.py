@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--steps", type=int, default=None, help="growth steps before damage (default: rule's)")
             p.add_argument("--after", type=int, default=None, help="updates after damage (default: 2x steps)")
             p.add_argument("--p", type=float, default=0.3, help="fraction of the other weights zeroed")
+        p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda)")
     return parser
 
 
@@ -163,10 +164,11 @@ def main(argv=None) -> int:
                                  device=args.device)
         elif args.command == "stability":
             summary = ex.stability(args.rule, args.out, updates=args.updates, samples=args.samples,
-                                   data_root=args.data_root, seed=args.seed)
+                                   data_root=args.data_root, seed=args.seed, device=args.device)
         else:
             summary = ex.robustness(args.rule, args.out, steps=args.steps, after=args.after, p=args.p,
-                                    samples=args.samples, data_root=args.data_root, seed=args.seed)
+                                    samples=args.samples, data_root=args.data_root, seed=args.seed,
+                                    device=args.device)
     except (ValueError, FileNotFoundError) as e:
         print(f"graphnca {args.command}: error: {e}", file=sys.stderr)
         return 2

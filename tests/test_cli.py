@@ -107,9 +107,17 @@ def test_stability_and_robustness(iris_rule, tmp_path):
     s = read_json(tmp_path / "s" / "stability.json")
     assert len(s["results"]) == 2 and len(s["results"][0]["loss"]) == 150
     assert main(["robustness", "--rule", str(iris_rule), "--samples", "2", "--steps", "3", "--after", "4",
-                 "--out", str(tmp_path / "r")]) == 0
+                 "--device", "cpu", "--out", str(tmp_path / "r")]) == 0
     r = read_json(tmp_path / "r" / "robustness.json")
     assert len(r["results"][0]["accuracy"]) == 3 + 1 + 4
+    assert "cpus" in r["meta"]["device"] and "cpus" in s["meta"]["device"]
+
+
+def test_stability_and_robustness_name_a_bad_device(iris_rule, tmp_path, capsys):
+    for command in ("stability", "robustness"):
+        fails_with(capsys, [command, "--rule", str(iris_rule), "--device", "gpu0", "--out", str(tmp_path / command)],
+                   "unknown device 'gpu0'")
+        assert not (tmp_path / command).exists()
 
 
 def test_demo_tiny(tmp_path):

@@ -28,12 +28,14 @@ def load_rule(path) -> tuple[MetaNCAConv, Config]:
     return conv, cfg
 
 
-def rule_and_task(path, data_root=None):
-    """``(conv, cfg, data, graph)``: a trained rule, its task data and its first meta-training architecture."""
+def rule_and_task(path, data_root=None, device="cpu"):
+    """``(conv, cfg, data, graph)``: a trained rule, its task data and its first meta-training architecture, all
+    on ``device`` (a resolved :class:`torch.device`)."""
     from ..graph import WeightGraph
     conv, cfg = load_rule(path)
-    data = task_data(cfg, data_root=data_root)
-    return conv, cfg, data, WeightGraph.from_sizes(cfg.task.archs[0], activation=cfg.task.activation)
+    data = task_data(cfg, data_root=data_root).to(device)
+    graph = WeightGraph.from_sizes(cfg.task.archs[0], activation=cfg.task.activation).to(device)
+    return conv.to(device), cfg, data, graph
 
 
 def rule_label(cfg: Config, path) -> str:

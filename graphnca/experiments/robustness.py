@@ -7,6 +7,7 @@ from ..damage import zero_out
 from ..graph import repeat
 from ..grow import accuracy, fresh_states
 from ..rollout import rollout
+from ..runinfo import resolve_device
 from ..state import State
 from .common import default_steps, finish, generator, growth_stream, rule_and_task, rule_label
 
@@ -15,7 +16,9 @@ from .common import default_steps, finish, generator, growth_stream, rule_and_ta
 def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, samples: int, seed: int) -> dict:
     gen = generator(seed)
     big = repeat(graph, samples)
-    state = State.unpack(fresh_states(graph, samples, conv.hidden_size, cfg.init, gen).view(big.num_weights, -1))
+    # initial states and damage masks come from CPU generators: one seed damages the same weights on every device
+    state = State.unpack(fresh_states(graph, samples, conv.hidden_size, cfg.init, gen).view(big.num_weights, -1)
+                         .to(graph.device))
     stream = growth_stream(conv, cfg, data, generator(seed + 1))
     accs = []
 
@@ -37,10 +40,11 @@ def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, sampl
 
 
 def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int = 20, data_root=None,
-               seed: int = 0, progress: bool = True) -> dict:
+               seed: int = 0, progress: bool = True, device: str = "cpu") -> dict:
+    device = resolve_device(device)
     results = []
     for path in rules:
-        conv, cfg, data, graph = rule_and_task(path, data_root)
+        conv, cfg, data, graph = rule_and_task(path, data_root, device)
         n = default_steps(cfg, steps)
         res = damage_curve(conv, graph, cfg, data, n, after if after is not None else 2 * n, p, samples, seed)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(graph.archs[0].sizes),
@@ -58,4 +62,4 @@ def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int 
                title=f"zero-out of one layer + {d['p']:.0%} of weights ({d['samples']} networks)")
         ax.legend(fontsize=7)
         return fig
-    return finish(out, "robustness", record, plot)["summary"]
+    return finish(out, "robustness", record, plot, device)["summary"]

@@ -7,6 +7,7 @@ from tqdm.auto import tqdm
 from ..graph import WeightGraph, repeat
 from ..grow import fresh_states, loss_and_accuracy
 from ..rollout import rollout
+from ..runinfo import resolve_device
 from ..state import State
 from .common import finish, generator, growth_stream, rule_and_task, rule_label
 
@@ -36,6 +37,7 @@ def loss_curve(conv, graph: WeightGraph, cfg, data, updates: int, samples: int, 
     """Mean training loss (the meta-training objective) after every update, and test accuracy every 100."""
     big = repeat(graph, samples)
     x = fresh_states(graph, samples, conv.hidden_size, cfg.init, generator(seed)).view(big.num_weights, -1)
+    x = x.to(graph.device)                        # drawn on the CPU: one seed starts the same on every device
     state, losses, accs = State.unpack(x), [], []
     stream = growth_stream(conv, cfg, data, generator(seed + 1))
     bar = tqdm(total=updates, disable=not progress, desc="stability", leave=False)
@@ -52,10 +54,11 @@ def loss_curve(conv, graph: WeightGraph, cfg, data, updates: int, samples: int, 
 
 
 def stability(rules, out, updates: int = HORIZON, samples: int = 20, data_root=None, seed: int = 0,
-              progress: bool = True) -> dict:
+              progress: bool = True, device: str = "cpu") -> dict:
+    device = resolve_device(device)
     results = []
     for path in rules:
-        conv, cfg, data, graph = rule_and_task(path, data_root)
+        conv, cfg, data, graph = rule_and_task(path, data_root, device)
         arch = graph.archs[0].sizes
         losses, accs = loss_curve(conv, graph, cfg, data, updates, samples, seed, progress)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch),
@@ -76,4 +79,4 @@ def stability(rules, out, updates: int = HORIZON, samples: int = 20, data_root=N
                title=f"stability over {d['updates']} updates ({d['samples']} networks)")
         ax.legend(fontsize=7)
         return fig
-    return finish(out, "stability", record, plot)["summary"]
+    return finish(out, "stability", record, plot, device)["summary"]
