@@ -45,12 +45,13 @@ def _per_weight(scale: Tensor) -> Tensor:
 @torch.no_grad()
 def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
          generator: torch.Generator | None = None, state: State | None = None,
-         data=None, scale: Tensor | None = None) -> tuple[WeightGraph, State]:
+         data=None, scale: Tensor | None = None, callback=None) -> tuple[WeightGraph, State]:
     """Grow ``n`` networks of ``graph``'s architecture from fresh states (or from ``state``).
 
     A data-conditioned rule needs ``data``, a mini-batch source such as :class:`~graphnca.conditioning.DataStream`.
     ``scale``: ``[E, 1]`` per-weight (or ``[E, 1 + H]`` per-channel) step multipliers of one network of
     ``graph`` (see :func:`layer_scale`), applied to all ``n`` copies; ``None`` for the rule's own step.
+    ``callback(t, state)`` runs after every step (as in :func:`~graphnca.rollout.rollout`).
 
     Growth uses the dynamics the rule was trained with: a rule trained asynchronously (``fire_rate < 1``) keeps
     its random fire mask (drawn from ``generator``); a synchronous rule runs in eval mode.
@@ -62,7 +63,7 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
         if state is None:
             state = State.unpack(fresh_states(graph, n, conv.hidden_size, init, generator).view(big.num_weights, -1)
                                  .to(graph.device))
-        return big, rollout(conv, big, state, steps, generator=generator, data=data,
+        return big, rollout(conv, big, state, steps, generator=generator, data=data, callback=callback,
                             scale=None if scale is None else _per_weight(scale).repeat(n, 1))
     finally:
         conv.train(was)

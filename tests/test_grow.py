@@ -47,6 +47,15 @@ def test_grow_tiles_one_networks_scale_over_copies():
     assert torch.equal(st.w[frozen], s0.w[frozen]) and not torch.equal(st.w[~frozen], s0.w[~frozen])
 
 
+def test_grow_calls_back_after_every_step():
+    """The hook ``graphnca grow`` drives its progress bar with: one call per step, with that step's state."""
+    conv, g = _rule(), graphnca.WeightGraph.from_sizes([4, 6, 3])
+    seen = []
+    _, st = grow(conv, g, 2, 5, graphnca.InitConfig(), torch.Generator().manual_seed(0),
+                 callback=lambda t, s: seen.append((t, s.w.clone())))
+    assert [t for t, _ in seen] == [1, 2, 3, 4, 5] and torch.equal(seen[-1][1], st.w)
+
+
 def test_rollout_rejects_bad_scale():
     conv, g = _rule(), graphnca.WeightGraph.from_sizes([4, 6, 3])
     s = graphnca.init_state(g, 4)

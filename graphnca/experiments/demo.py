@@ -44,7 +44,8 @@ def demo(out, seed: int = 0, steps: int | None = None, samples: int = 100, updat
         trained = {name: f.result() for name, f in tqdm(futures.items(), desc="demo: meta-train 3 rules",
                                                          disable=not progress)}
     arch = base.task.archs[0]
-    grown = grow_command(out / "pool" / "checkpoint.pt", arch, out / "grow", samples=samples, seed=seed)
+    grown = grow_command(out / "pool" / "checkpoint.pt", arch, out / "grow", samples=samples, seed=seed,
+                         progress=progress)
     stab = stability([out / "pool" / "checkpoint.pt", out / "no_pool" / "checkpoint.pt"], out / "stability",
                      updates=updates, seed=seed, progress=progress)
     rob = robustness([out / "pool" / "checkpoint.pt", out / "damage" / "checkpoint.pt"], out / "robustness",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..convert import to_sequential
 from ..graph import Arch, WeightGraph
@@ -29,7 +30,7 @@ def load_grown(path) -> nn.Sequential:
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
                  baseline: str = "none", grow_batch: int | None = None, step_scale: float = 1.0,
                  hidden_step_scale: float | None = None, hidden_state_scale: float | None = None,
-                 device: str = "cpu") -> dict:
+                 device: str = "cpu", progress: bool = True) -> dict:
     """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
     evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
     Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds). ``grow_batch``
@@ -68,8 +69,9 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     if hidden_state_scale is not None:                                               # [E, 1 + H]
         states = layer_scale(graph, hidden_state_scale, step_scale).expand(-1, conv.hidden_size)
         scale = torch.cat([scale, states], dim=1)
-    big, state = grow(conv, graph.to(device), samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen),
-                      scale=scale.to(device))
+    with tqdm(total=steps, disable=not progress, desc="grow", leave=False) as bar:
+        big, state = grow(conv, graph.to(device), samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen),
+                          scale=scale.to(device), callback=lambda t, s: bar.update(1))
     acc = accuracy(big, state.w, on.x_test, on.y_test).cpu()
     out = Path(out)
     files = []

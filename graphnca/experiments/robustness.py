@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 from ..damage import zero_out
 from ..graph import repeat
@@ -13,7 +14,8 @@ from .common import default_steps, finish, generator, growth_stream, rule_and_ta
 
 
 @torch.no_grad()
-def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, samples: int, seed: int) -> dict:
+def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, samples: int, seed: int,
+                 progress: bool = False) -> dict:
     gen = generator(seed)
     big = repeat(graph, samples)
     # initial states and damage masks come from CPU generators: one seed damages the same weights on every device
@@ -21,15 +23,18 @@ def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, sampl
                          .to(graph.device))
     stream = growth_stream(conv, cfg, data, generator(seed + 1))
     accs = []
+    bar = tqdm(total=steps + after, disable=not progress, desc="robustness", leave=False)
 
     def record(t, s):
         accs.append(accuracy(big, s.w, data.x_test, data.y_test).mean().item())
+        bar.update(1)
     state = rollout(conv, big, state, steps, callback=record, data=stream)
     before = accs[-1]
     damaged = State(zero_out(big, state.w, p, gen), state.h)
     right_after = accuracy(big, damaged.w, data.x_test, data.y_test).mean().item()
     accs.append(right_after)
     rollout(conv, big, damaged, after, callback=record, data=stream)
+    bar.close()
     regrow = accs[steps + 1:]
     target = 0.99 * before
     hit = next((i + 1 for i, a in enumerate(regrow) if a >= target), None)
@@ -46,7 +51,8 @@ def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int 
     for path in rules:
         conv, cfg, data, graph = rule_and_task(path, data_root, device)
         n = default_steps(cfg, steps)
-        res = damage_curve(conv, graph, cfg, data, n, after if after is not None else 2 * n, p, samples, seed)
+        res = damage_curve(conv, graph, cfg, data, n, after if after is not None else 2 * n, p, samples, seed,
+                           progress)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(graph.archs[0].sizes),
                         **res})
     record = {"p": p, "samples": samples, "seed": seed, "results": results,
