@@ -10,7 +10,7 @@ from .conditioning import DataStream
 from .forward import task_forward
 from .graph import WeightGraph, repeat
 from .nn.metanca_conv import MetaNCAConv
-from .rollout import rollout
+from .rollout import per_weight_scale, rollout
 from .state import InitConfig, State, init_state
 
 
@@ -38,10 +38,6 @@ def layer_scale(graph: WeightGraph, hidden: float, output: float) -> Tensor:
     return torch.where(out, float(output), float(hidden)).unsqueeze(1)     # [E, 1]
 
 
-def _per_weight(scale: Tensor) -> Tensor:
-    return scale.unsqueeze(1) if scale.dim() == 1 else scale           # [E, 1] or [E, 1 + H]
-
-
 @torch.no_grad()
 def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
          generator: torch.Generator | None = None, state: State | None = None,
@@ -64,7 +60,7 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
             state = State.unpack(fresh_states(graph, n, conv.hidden_size, init, generator).view(big.num_weights, -1)
                                  .to(graph.device))
         return big, rollout(conv, big, state, steps, generator=generator, data=data, callback=callback,
-                            scale=None if scale is None else _per_weight(scale).repeat(n, 1))
+                            scale=None if scale is None else per_weight_scale(scale).repeat(n, 1))
     finally:
         conv.train(was)
 

@@ -20,6 +20,11 @@ def check_finite(state: State, what: str = "state") -> None:
             raise ValueError(f"{what} holds NaN/Inf values in {name}")
 
 
+def per_weight_scale(scale: Tensor) -> Tensor:
+    """A step scale as a column per weight: ``[E]`` -> ``[E, 1]``; ``[E, 1]`` and ``[E, 1 + H]`` unchanged."""
+    return scale.unsqueeze(1) if scale.dim() == 1 else scale
+
+
 def as_conv(rule: MetaNCAConv | LocalRule) -> MetaNCAConv:
     """A :class:`MetaNCAConv` around a bare :class:`LocalRule` (default fire rate and neighbourhood)."""
     return rule if isinstance(rule, MetaNCAConv) else MetaNCAConv(rule=rule)
@@ -55,8 +60,7 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
         raise ValueError("a data-conditioned rule needs data= (a mini-batch source) and a data-free rule takes none")
     check_finite(state)
     if scale is not None:
-        scale = scale.to(state.w)
-        scale = scale.unsqueeze(1) if scale.dim() == 1 else scale        # [E, 1] or [E, 1 + H]
+        scale = per_weight_scale(scale.to(state.w))                      # [E, 1] or [E, 1 + H]
         shapes = ((graph.num_weights, 1), (graph.num_weights, 1 + conv.hidden_size))
         if tuple(scale.shape) not in shapes or not (torch.isfinite(scale).all() and (scale >= 0).all()):
             raise ValueError(f"scale must hold {graph.num_weights} finite values >= 0 (one per weight), or one per "
