@@ -38,6 +38,18 @@ def layer_scale(graph: WeightGraph, hidden: float, output: float) -> Tensor:
     return torch.where(out, float(output), float(hidden)).unsqueeze(1)     # [E, 1]
 
 
+def growth_scale(graph: WeightGraph, hidden_size: int, output: float, hidden: float | None = None,
+                 hidden_state: float | None = None) -> Tensor:
+    """Step multipliers for :func:`grow`: ``[E, 1]`` from :func:`layer_scale` (``hidden`` defaults to ``output``),
+    or ``[E, 1 + H]`` when ``hidden_state`` gives the hidden layers' *states* a multiple of their own, e.g.
+    ``hidden=0, hidden_state=0.2``: frozen hidden weights whose states still evolve, as in meta-training."""
+    scale = layer_scale(graph, output if hidden is None else hidden, output)            # [E, 1]
+    if hidden_state is None:
+        return scale
+    states = layer_scale(graph, hidden_state, output).expand(-1, hidden_size)            # [E, H]
+    return torch.cat([scale, states], dim=1)                                           # [E, 1 + H]
+
+
 @torch.no_grad()
 def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
          generator: torch.Generator | None = None, state: State | None = None,

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import graphnca
-from graphnca.grow import grow, layer_scale
+from graphnca.grow import grow, growth_scale, layer_scale
 
 from .test_rollout import _rule as random_rule
 
@@ -79,3 +79,16 @@ def test_per_channel_scale_freezes_weights_while_states_evolve():
     big, st = grow(conv, g, 2, 3, graphnca.InitConfig(), torch.Generator().manual_seed(0), scale=scale)
     _, s_init = grow(conv, g, 2, 0, graphnca.InitConfig(), torch.Generator().manual_seed(0))
     assert torch.equal(st.w, s_init.w) and not torch.equal(st.h, s_init.h)
+
+
+def test_growth_scale_sets_hidden_states_apart():
+    """Per weight unless the hidden states get their own multiple; then channel 0 is the weight's, 1..H the state's."""
+    g = graphnca.WeightGraph.from_sizes([3, 4, 2])
+    assert torch.equal(growth_scale(g, 5, 0.5), layer_scale(g, 0.5, 0.5))                 # [E, 1]
+    assert torch.equal(growth_scale(g, 5, 0.5, 0.0), layer_scale(g, 0.0, 0.5))
+    s = growth_scale(g, 5, 0.5, hidden=0.0, hidden_state=0.2)                              # [E, 1 + 5]
+    out = layer_scale(g, 0.0, 1.0)[:, 0] == 1
+    assert s.shape == (g.num_weights, 6) and torch.equal(s[:, :1], layer_scale(g, 0.0, 0.5))
+    assert (s[out, 1:] == 0.5).all() and (s[~out, 1:] == 0.2).all()
+    with pytest.raises(ValueError, match="hidden step scale must be a finite number >= 0"):
+        growth_scale(g, 5, 0.5, hidden=0.0, hidden_state=-1.0)

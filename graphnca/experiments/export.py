@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from ..convert import to_sequential
 from ..graph import Arch, WeightGraph
-from ..grow import accuracy, grow, layer_scale
+from ..grow import accuracy, grow, growth_scale
 from ..runinfo import resolve_device, write_torch
 from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
 from .heatmap import train_adam
@@ -65,10 +65,7 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     if data.input_shape is not None:
         init.input_shape = data.input_shape
     gen, on = generator(seed), data.to(device)
-    scale = layer_scale(graph, hidden_step_scale, step_scale)                        # [E, 1]
-    if hidden_state_scale is not None:                                               # [E, 1 + H]
-        states = layer_scale(graph, hidden_state_scale, step_scale).expand(-1, conv.hidden_size)
-        scale = torch.cat([scale, states], dim=1)
+    scale = growth_scale(graph, conv.hidden_size, step_scale, hidden_step_scale, hidden_state_scale)
     with tqdm(total=steps, disable=not progress, desc="grow", leave=False) as bar:
         big, state = grow(conv, graph.to(device), samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen),
                           scale=scale.to(device), callback=lambda t, s: bar.update(1))
