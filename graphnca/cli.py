@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--samples", type=int, default=20)
         p.add_argument("--data-root", default=None)
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--arch", type=_ints, default=None,
+                       help="architecture to grow, e.g. 784,100,100,10 (default: each rule's first meta-training one)")
         if name == "stability":
             p.add_argument("--updates", type=int, default=HORIZON)
         else:
@@ -164,11 +166,11 @@ def main(argv=None) -> int:
                                  device=args.device)
         elif args.command == "stability":
             summary = ex.stability(args.rule, args.out, updates=args.updates, samples=args.samples,
-                                   data_root=args.data_root, seed=args.seed, device=args.device)
+                                   data_root=args.data_root, seed=args.seed, device=args.device, arch=args.arch)
         else:
             summary = ex.robustness(args.rule, args.out, steps=args.steps, after=args.after, p=args.p,
                                     samples=args.samples, data_root=args.data_root, seed=args.seed,
-                                    device=args.device)
+                                    device=args.device, arch=args.arch)
     except (ValueError, FileNotFoundError) as e:
         print(f"graphnca {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -120,6 +120,21 @@ def test_stability_and_robustness_name_a_bad_device(iris_rule, tmp_path, capsys)
         assert not (tmp_path / command).exists()
 
 
+def test_stability_and_robustness_grow_any_architecture(iris_rule, tmp_path, capsys):
+    """``--arch`` grows another architecture than the rule's first meta-training one (here a deeper one)."""
+    assert main(["stability", "--rule", str(iris_rule), "--arch", "4,5,6,5,3", "--updates", "20", "--samples", "2",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert read_json(tmp_path / "s" / "stability.json")["results"][0]["arch"] == [4, 5, 6, 5, 3]
+    assert main(["robustness", "--rule", str(iris_rule), "--arch", "4,7,3", "--samples", "2", "--steps", "2",
+                 "--after", "2", "--out", str(tmp_path / "r")]) == 0
+    r = read_json(tmp_path / "r" / "robustness.json")["results"][0]
+    assert r["arch"] == [4, 7, 3] and len(r["accuracy"]) == 2 + 1 + 2
+    for command in ("stability", "robustness"):
+        fails_with(capsys, [command, "--rule", str(iris_rule), "--arch", "5,7,3", "--out", str(tmp_path / command)],
+                   "architecture [5, 7, 3] does not fit iris (4 inputs, 3 classes)")
+        assert not (tmp_path / command).exists()
+
+
 def test_demo_tiny(tmp_path):
     assert main(["demo", "--out", str(tmp_path), "--steps", "2", "--samples", "2", "--updates", "20"]) == 0
     assert (tmp_path / "stability" / "stability.json").exists() and (tmp_path / "damage" / "train.json").exists()

@@ -28,13 +28,17 @@ def load_rule(path) -> tuple[MetaNCAConv, Config]:
     return conv, cfg
 
 
-def rule_and_task(path, data_root=None, device="cpu"):
-    """``(conv, cfg, data, graph)``: a trained rule, its task data and its first meta-training architecture, all
-    on ``device`` (a resolved :class:`torch.device`)."""
+def rule_and_task(path, data_root=None, device="cpu", arch=None):
+    """``(conv, cfg, data, graph)``: a trained rule, its task data and ``arch`` (default: its first meta-training
+    architecture), all on ``device`` (a resolved :class:`torch.device`)."""
     from ..graph import WeightGraph
     conv, cfg = load_rule(path)
     data = task_data(cfg, data_root=data_root).to(device)
-    graph = WeightGraph.from_sizes(cfg.task.archs[0], activation=cfg.task.activation).to(device)
+    arch = tuple(arch or cfg.task.archs[0])
+    if len(arch) < 2 or arch[0] != data.num_features or arch[-1] != data.num_classes:
+        raise ValueError(f"architecture {list(arch)} does not fit {data.name} ({data.num_features} inputs, "
+                         f"{data.num_classes} classes)")
+    graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation).to(device)
     return conv.to(device), cfg, data, graph
 
 

@@ -45,11 +45,12 @@ def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, sampl
 
 
 def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int = 20, data_root=None,
-               seed: int = 0, progress: bool = True, device: str = "cpu") -> dict:
+               seed: int = 0, progress: bool = True, device: str = "cpu", arch=None) -> dict:
+    """Damage curves of ``samples`` networks of ``arch`` (default: each rule's first meta-training one)."""
     device = resolve_device(device)
     results = []
     for path in rules:
-        conv, cfg, data, graph = rule_and_task(path, data_root, device)
+        conv, cfg, data, graph = rule_and_task(path, data_root, device, arch)
         n = default_steps(cfg, steps)
         res = damage_curve(conv, graph, cfg, data, n, after if after is not None else 2 * n, p, samples, seed,
                            progress)

@@ -54,11 +54,12 @@ def loss_curve(conv, graph: WeightGraph, cfg, data, updates: int, samples: int, 
 
 
 def stability(rules, out, updates: int = HORIZON, samples: int = 20, data_root=None, seed: int = 0,
-              progress: bool = True, device: str = "cpu") -> dict:
+              progress: bool = True, device: str = "cpu", arch=None) -> dict:
+    """Loss of ``samples`` networks of ``arch`` (default: each rule's first meta-training one) over ``updates``."""
     device = resolve_device(device)
     results = []
     for path in rules:
-        conv, cfg, data, graph = rule_and_task(path, data_root, device)
+        conv, cfg, data, graph = rule_and_task(path, data_root, device, arch)
         arch = graph.archs[0].sizes
         losses, accs = loss_curve(conv, graph, cfg, data, updates, samples, seed, progress)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch),
