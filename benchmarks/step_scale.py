@@ -1,8 +1,8 @@
 """Step-scale calibration: does a rule grow better networks on a new task or width with smaller updates?
 
 Usage: ``python benchmarks/step_scale.py --rule CKPT [--task fashion-mnist] [--data-root DIR]
-[--arch 784,300,300,10] [--scales 1,0.5,0.3,0.2] [--hidden-scales same,0] [--hidden-state-scales same,0.2] [--steps 100,300,1000]
-[--samples 2] [--val 10000]``.
+[--arch 784,300,300,10] [--scales 1,0.5,0.3,0.2] [--hidden-scales same,0] [--hidden-state-scales same,0.2]
+[--steps 100,300,1000] [--samples 2] [--val 10000]``.
 
 A rule's step size ``s`` bounds every update (``RuleConfig.step_size``) and was fixed by meta-training on its
 own task and widths. This script grows ``--samples`` networks at each multiple ``k`` of it (``graphnca grow
@@ -110,8 +110,8 @@ def main(argv=None):
                               scale=growth_scale(graph, conv.hidden_size, k, h, st).to(dev))
             done = T
             val, test = accuracy(big, state.w, x_val, y_val), accuracy(big, state.w, data.x_test, data.y_test)
-            rows.append({"scale": k, "hidden_scale": h, "hidden_state_scale": h if st is None else st, "steps": T, "val_mean": val.mean().item(),
-                         "test_mean": test.mean().item(),
+            rows.append({"scale": k, "hidden_scale": h, "hidden_state_scale": h if st is None else st, "steps": T,
+                         "val_mean": val.mean().item(), "test_mean": test.mean().item(),
                          "test_min": test.min().item(), "test": test.tolist()})
     best = select(rows)
     print(table(rows, ["scale", "hidden_scale", "hidden_state_scale", "steps", "val_mean", "test_mean", "test_min"]))

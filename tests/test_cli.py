@@ -135,6 +135,18 @@ def test_stability_and_robustness_grow_any_architecture(iris_rule, tmp_path, cap
         assert not (tmp_path / command).exists()
 
 
+def test_stability_without_arch_grows_each_rules_own(iris_rule, tmp_path):
+    """Without ``--arch`` every compared rule grows its own first meta-training architecture."""
+    from graphnca.checkpoint import load_checkpoint, save_checkpoint
+    ck = load_checkpoint(iris_rule)
+    ck["config"]["task"]["archs"] = [[4, 6, 6, 3]]
+    save_checkpoint(tmp_path / "other.pt", ck)
+    assert main(["stability", "--rule", str(iris_rule), "--rule", str(tmp_path / "other.pt"), "--updates", "5",
+                 "--samples", "2", "--out", str(tmp_path / "s")]) == 0
+    s = read_json(tmp_path / "s" / "stability.json")
+    assert [r["arch"] for r in s["results"]] == [[4, 5, 3], [4, 6, 6, 3]]
+
+
 def test_demo_tiny(tmp_path):
     assert main(["demo", "--out", str(tmp_path), "--steps", "2", "--samples", "2", "--updates", "20"]) == 0
     assert (tmp_path / "stability" / "stability.json").exists() and (tmp_path / "damage" / "train.json").exists()

@@ -60,9 +60,8 @@ def stability(rules, out, updates: int = HORIZON, samples: int = 20, data_root=N
     results = []
     for path in rules:
         conv, cfg, data, graph = rule_and_task(path, data_root, device, arch)
-        arch = graph.archs[0].sizes
         losses, accs = loss_curve(conv, graph, cfg, data, updates, samples, seed, progress)
-        results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(arch),
+        results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(graph.archs[0].sizes),
                         "trained_rollout": cfg.train.schedule, "pool_size": cfg.train.pool_size,
                         "loss": losses, "test_accuracy_every_100": accs, **stability_metrics(losses)})
     record = {"updates": updates, "samples": samples, "seed": seed, "results": results,
