@@ -62,6 +62,9 @@ class TrainConfig:
                                      # rollouts (an option: on iris the dead zone did far more, see README)
     damage: int = 0                  # pooled samples per architecture hit by zero-out damage each meta-step
     damage_p: float = 0.3            # fraction of the other weights zeroed besides one whole layer
+    damage_grow: int = 0             # > 0: the damaged samples are fresh networks grown this many updates
+                                     # (no gradient) and then damaged, as `graphnca robustness` does, instead
+                                     # of pooled ones; they are not written back to the pool
     grad_mode: str = "normalize"     # normalize: per-parameter unit-norm gradients; clip: global norm clip
     clip: float = 1.0
     spike_factor: float = 5.0        # roll back a step whose loss > factor * running mean ...
@@ -113,6 +116,10 @@ def check_config(cfg: Config, data: TaskData) -> None:
                             and t.pool_fresh + t.damage <= t.batch_per_arch and t.pool_replace_every >= 1):
         raise ValueError("need batch_per_arch - pool_fresh <= pool_size, pool_fresh + damage <= batch_per_arch "
                          "and pool_replace_every >= 1, pool_age >= 0")
+    if t.damage_grow and not (t.damage and t.pool_size):
+        raise ValueError(f"damage_grow={t.damage_grow} needs damage > 0 and a sample pool (pool_size > 0)")
+    if t.damage_grow < 0:
+        raise ValueError(f"damage_grow must be >= 0, got {t.damage_grow}")
     parse_schedule(t.schedule)
 
 
@@ -149,7 +156,9 @@ class MetaTrainer:
         self.batch_graph = batch([g for g in self.graphs for _ in range(t.batch_per_arch)])
         self.pools = [SamplePool(self._fresh(g, t.pool_size)) for g in self.graphs] if t.pool_size else None
         self.damage_graphs = [batch([g] * t.damage) for g in self.graphs] if t.damage else None
-        self.age_graphs = ([batch([g] * (t.batch_per_arch - t.pool_fresh)) for g in self.graphs]
+        # pooled samples per architecture and meta-step (damage_grow brings its damaged samples from outside)
+        self.n_pooled = t.batch_per_arch - t.pool_fresh - (t.damage if t.damage_grow else 0)
+        self.age_graphs = ([batch([g] * self.n_pooled) for g in self.graphs]
                            if t.pool_size and t.pool_age else None)
         self.opt = torch.optim.AdamW(self.conv.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
@@ -183,11 +192,14 @@ class MetaTrainer:
                 continue
             # pooled states live on (and age) until they are the worst at a replacement step: the rule is
             # trained on states thousands of updates old, which is what keeps grown networks stable
-            idx = self.pools[a].sample(t.batch_per_arch - t.pool_fresh, self.gen)
+            idx = self.pools[a].sample(self.n_pooled, self.gen)
             pooled = self.pools[a].states[idx].to(self.device)                   # [K, E, 1 + H]
             if t.pool_age:
                 pooled = self._age(a, pooled)
-            x = torch.cat([self._fresh(g, t.pool_fresh), pooled])
+            parts = [self._fresh(g, t.pool_fresh), pooled]
+            if t.damage_grow:                          # the robustness protocol: grow fresh, then damage
+                parts.append(self._grown_fresh(a))
+            x = torch.cat(parts)
             if t.damage:                                             # damage the best ones: they must regrow
                 hurt = x[-t.damage:]
                 flat = hurt.reshape(-1, hurt.shape[-1])
@@ -203,6 +215,15 @@ class MetaTrainer:
         st = rollout(self.conv, self.age_graphs[a], State.unpack(pooled.reshape(-1, pooled.shape[-1])), n,
                      generator=self.gen, data=self.stream)
         return st.pack().view_as(pooled)
+
+    @torch.no_grad()
+    def _grown_fresh(self, a: int) -> torch.Tensor:
+        """``[damage, E, 1 + H]`` fresh states of architecture ``a`` grown ``damage_grow`` updates, no gradient."""
+        t = self.cfg.train
+        x = self._fresh(self.graphs[a], t.damage)
+        st = rollout(self.conv, self.damage_graphs[a], State.unpack(x.reshape(-1, x.shape[-1])), t.damage_grow,
+                     generator=self.gen, data=self.stream)
+        return st.pack().view_as(x)
 
     def _data_batch(self, view=None) -> tuple[torch.Tensor, torch.Tensor]:
         d, n = self.data, self.cfg.task.data_batch
@@ -278,7 +299,8 @@ class MetaTrainer:
         losses = per_net.view(len(self.graphs), -1)
         for pool, xa, la, idx in zip(self.pools, blocks, losses, picks):
             xa = xa.view(t.batch_per_arch, -1, xa.shape[-1])
-            pool.commit(idx, xa[t.pool_fresh:], la[t.pool_fresh:])
+            keep = slice(t.pool_fresh, t.pool_fresh + self.n_pooled)
+            pool.commit(idx, xa[keep], la[keep])
             if t.pool_fresh and (self.step + 1) % t.pool_replace_every == 0:
                 worst = torch.argmax(pool.loss).view(1)
                 pool.commit(worst, xa[:1], la[:1])

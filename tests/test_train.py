@@ -8,6 +8,7 @@ from graphnca.rule import RuleConfig
 from graphnca.graph import batch
 from graphnca.rollout import rollout
 from graphnca.state import State
+from graphnca.grow import fresh_states
 from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
 
 
@@ -50,13 +51,16 @@ def test_pool_commit_after_a_step(tmp_path):
     assert int(changed.sum()) == 4     # 3 pooled samples + the replaced worst one
 
 
-@pytest.mark.parametrize("condition, age", [("none", 0), ("data", 0), ("none", 4), ("data", 4)])
-def test_resume_is_exact(tmp_path, condition, age):
-    full = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3, pool_age=age), tmp_path / "a")
+@pytest.mark.parametrize("condition, age, grow", [("none", 0, 0), ("data", 0, 0), ("none", 4, 0), ("data", 4, 0),
+                                                  ("data", 0, 2)])
+def test_resume_is_exact(tmp_path, condition, age, grow):
+    def cfg():
+        return tiny(condition, damage=1, checkpoint_every=3, pool_age=age, damage_grow=grow)
+    full = MetaTrainer(cfg(), tmp_path / "a")
     full.run(progress=False)
-    part = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3, pool_age=age), tmp_path / "b")
+    part = MetaTrainer(cfg(), tmp_path / "b")
     part.run(progress=False, stop_after=3)           # "killed" after the step-3 checkpoint
-    resumed = MetaTrainer(tiny(condition, damage=1, checkpoint_every=3, pool_age=age), tmp_path / "b")
+    resumed = MetaTrainer(cfg(), tmp_path / "b")
     resumed.load(tmp_path / "b" / "checkpoint.pt")
     assert resumed.step == 3
     resumed.run(progress=False)
@@ -157,3 +161,31 @@ def test_checkpoint_configs_without_a_deadzone_load_as_none():
     d = Config().to_dict()
     del d["rule"]["deadzone"]                        # written before the field existed
     assert Config.from_dict(d).rule.deadzone == 0.0
+
+
+def test_damage_grow_damages_freshly_grown_networks(tmp_path):
+    cfg = tiny(damage=1, damage_grow=3, pool_fresh=1)
+    cfg.rule.deadzone = 0.0
+    tr = MetaTrainer(cfg, tmp_path)
+    for p in tr.conv.parameters():                   # an untrained rule never moves a state: nothing to see
+        torch.nn.init.normal_(p, std=0.3)
+    assert tr.n_pooled == 2                          # 4 per architecture: 1 fresh, 2 pooled, 1 grown + damaged
+    # _grown_fresh is fresh_states + a 3-update rollout drawn from the run's generator, without gradient
+    gen = torch.Generator().set_state(tr.gen.get_state())
+    x = fresh_states(tr.graphs[0], 1, cfg.rule.hidden_size, cfg.init, gen)
+    with torch.no_grad():
+        want = rollout(tr.conv, tr.damage_graphs[0], State.unpack(x.reshape(-1, x.shape[-1])), 3, generator=gen)
+    got = tr._grown_fresh(0)
+    assert not got.requires_grad and not torch.equal(got, x)
+    assert torch.equal(got.reshape(-1, got.shape[-1]), want.pack())
+    # the damaged samples (last of each architecture) are those grown states with zero-out applied
+    tr._grown_fresh = lambda a: torch.full((1, tr.graphs[a].num_weights, 1 + cfg.rule.hidden_size), 7.0)
+    x0, picks = tr._initial_states()
+    last = x0[:4 * tr.graphs[0].num_weights].view(4, tr.graphs[0].num_weights, -1)[-1]
+    assert (last[:, 1:] == 7).all() and set(last[:, 0].unique().tolist()) == {0.0, 7.0}
+    assert [len(i) for i in picks] == [2, 2]
+    tr._grown_fresh = MetaTrainer._grown_fresh.__get__(tr)
+    tr.meta_step()                                   # only the 2 pooled samples per architecture are written back
+    assert [int(torch.isfinite(p.loss).sum()) for p in tr.pools] == [2, 2]
+    with pytest.raises(ValueError, match="damage_grow=3 needs damage > 0"):
+        MetaTrainer(tiny(damage_grow=3), tmp_path)
