@@ -1,3 +1,4 @@
+import os
 import subprocess
 
 import pytest
@@ -31,3 +32,15 @@ def test_resolve_device_names_a_bad_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             runinfo.resolve_device("cuda")
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        runinfo.write_json(tmp_path / "a.json", {"x": 1})
+        runinfo.write_torch(tmp_path / "b.pt", {"x": torch.ones(2)})
+    finally:
+        os.umask(umask)
+    for name in ("a.json", "b.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name    # not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.pt"]   # no temporary file left behind
