@@ -1,5 +1,6 @@
 """Every CLI command on a tiny setting: it runs, prints a summary and writes valid JSON + PNG."""
 import json
+import warnings
 
 import pytest
 import torch
@@ -145,6 +146,20 @@ def test_stability_without_arch_grows_each_rules_own(iris_rule, tmp_path):
                  "--samples", "2", "--out", str(tmp_path / "s")]) == 0
     s = read_json(tmp_path / "s" / "stability.json")
     assert [r["arch"] for r in s["results"]] == [[4, 5, 3], [4, 6, 6, 3]]
+
+
+def test_robustness_warns_when_rules_grow_for_different_counts(iris_rule, tmp_path):
+    from graphnca.checkpoint import load_checkpoint, save_checkpoint
+    ck = load_checkpoint(iris_rule)
+    ck["config"]["train"]["schedule"] = "uniform:2,4"          # grows 4 steps by default, iris_rule 3
+    save_checkpoint(tmp_path / "other.pt", ck)
+    args = ["robustness", "--rule", str(iris_rule), "--rule", str(tmp_path / "other.pt"), "--samples", "2"]
+    with pytest.warns(UserWarning, match=r"different step counts before damage \(\[3, 4\]\)"):
+        assert main([*args, "--after", "2", "--out", str(tmp_path / "r")]) == 0
+    assert [r["damage_at"] for r in read_json(tmp_path / "r" / "robustness.json")["results"]] == [3, 4]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                          # one count for both: no warning
+        assert main([*args, "--steps", "3", "--after", "2", "--out", str(tmp_path / "r3")]) == 0
 
 
 def test_demo_tiny(tmp_path):

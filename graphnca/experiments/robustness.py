@@ -1,6 +1,8 @@
 """``graphnca robustness``: grow, zero out one layer plus a fraction of the weights, keep updating (Figure 3)."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 from tqdm.auto import tqdm
 
@@ -56,6 +58,10 @@ def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int 
                            progress)
         results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(graph.archs[0].sizes),
                         **res})
+    counts = sorted({r["damage_at"] for r in results})
+    if len(counts) > 1:      # each rule grew for its own schedule's maximum: their curves are not comparable
+        warnings.warn(f"the rules grew for different step counts before damage ({counts}); pass --steps N to "
+                      "compare them at one count", stacklevel=2)
     record = {"p": p, "samples": samples, "seed": seed, "results": results,
               "summary": [{k: r[k] for k in ("label", "before", "right_after", "after_growth_steps", "final",
                                              "updates_to_99pct", "recovered_within_growth_steps")} for r in results]}
