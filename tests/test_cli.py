@@ -5,6 +5,7 @@ import warnings
 import pytest
 import torch
 
+from graphnca.checkpoint import load_checkpoint, save_checkpoint
 from graphnca.cli import main
 from graphnca.experiments import load_grown
 from graphnca.testing import write_fake_idx
@@ -25,6 +26,14 @@ def fails_with(capsys, args: list, message: str) -> None:
     """The command exits 2 and its one error line names the problem."""
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def rule_variant(rule, path, section: str, **changes):
+    """A copy of checkpoint ``rule`` at ``path`` with config fields of ``section`` changed."""
+    ck = load_checkpoint(rule)
+    ck["config"][section].update(changes)
+    save_checkpoint(path, ck)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -138,22 +147,16 @@ def test_stability_and_robustness_grow_any_architecture(iris_rule, tmp_path, cap
 
 def test_stability_without_arch_grows_each_rules_own(iris_rule, tmp_path):
     """Without ``--arch`` every compared rule grows its own first meta-training architecture."""
-    from graphnca.checkpoint import load_checkpoint, save_checkpoint
-    ck = load_checkpoint(iris_rule)
-    ck["config"]["task"]["archs"] = [[4, 6, 6, 3]]
-    save_checkpoint(tmp_path / "other.pt", ck)
-    assert main(["stability", "--rule", str(iris_rule), "--rule", str(tmp_path / "other.pt"), "--updates", "5",
+    other = rule_variant(iris_rule, tmp_path / "other.pt", "task", archs=[[4, 6, 6, 3]])
+    assert main(["stability", "--rule", str(iris_rule), "--rule", str(other), "--updates", "5",
                  "--samples", "2", "--out", str(tmp_path / "s")]) == 0
     s = read_json(tmp_path / "s" / "stability.json")
     assert [r["arch"] for r in s["results"]] == [[4, 5, 3], [4, 6, 6, 3]]
 
 
 def test_robustness_warns_when_rules_grow_for_different_counts(iris_rule, tmp_path):
-    from graphnca.checkpoint import load_checkpoint, save_checkpoint
-    ck = load_checkpoint(iris_rule)
-    ck["config"]["train"]["schedule"] = "uniform:2,4"          # grows 4 steps by default, iris_rule 3
-    save_checkpoint(tmp_path / "other.pt", ck)
-    args = ["robustness", "--rule", str(iris_rule), "--rule", str(tmp_path / "other.pt"), "--samples", "2"]
+    other = rule_variant(iris_rule, tmp_path / "other.pt", "train", schedule="uniform:2,4")   # grows 4 steps, not 3
+    args = ["robustness", "--rule", str(iris_rule), "--rule", str(other), "--samples", "2"]
     with pytest.warns(UserWarning, match=r"different step counts before damage \(\[3, 4\]\)"):
         assert main([*args, "--after", "2", "--out", str(tmp_path / "r")]) == 0
     assert [r["damage_at"] for r in read_json(tmp_path / "r" / "robustness.json")["results"]] == [3, 4]
