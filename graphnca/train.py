@@ -13,13 +13,12 @@ from tqdm.auto import tqdm
 
 from . import distributed as ddp
 from .checkpoint import load_checkpoint, save_checkpoint
-from .damage import zero_out
 from .data import TaskData, load_task
 from .forward import task_forward
+from .curriculum import Curriculum
 from .graph import WeightGraph, batch
-from .grow import accuracy, fresh_states, grow, growth_data
+from .grow import accuracy, grow, growth_data
 from .nn.metanca_conv import MetaNCAConv
-from .pool import SamplePool
 from .rollout import rollout
 from .rule import RuleConfig
 from .runinfo import run_metadata, write_json
@@ -65,6 +64,8 @@ class TrainConfig:
     damage_grow: int = 0             # > 0: the damaged samples are fresh networks grown this many updates
                                      # (no gradient) and then damaged, as `graphnca robustness` does, instead
                                      # of pooled ones; they are not written back to the pool
+    damage_from_pool: int = 0        # with damage_grow: this many of the damaged samples are pooled states of
+                                     # every age instead (regrowth after late damage is trained too)
     grad_mode: str = "normalize"     # normalize: per-parameter unit-norm gradients; clip: global norm clip
     clip: float = 1.0
     spike_factor: float = 5.0        # roll back a step whose loss > factor * running mean ...
@@ -120,6 +121,9 @@ def check_config(cfg: Config, data: TaskData) -> None:
         raise ValueError(f"damage_grow={t.damage_grow} needs damage > 0 and a sample pool (pool_size > 0)")
     if t.damage_grow < 0:
         raise ValueError(f"damage_grow must be >= 0, got {t.damage_grow}")
+    if t.damage_from_pool and not (t.damage_grow and 0 < t.damage_from_pool < t.damage):
+        raise ValueError(f"damage_from_pool={t.damage_from_pool} needs damage_grow > 0 and 0 < damage_from_pool < "
+                         f"damage (without damage_grow every damaged sample is pooled)")
     parse_schedule(t.schedule)
 
 
@@ -154,12 +158,9 @@ class MetaTrainer:
         self.graphs = [WeightGraph.from_sizes(a, activation=cfg.task.activation).to(self.device)
                        for a in cfg.task.archs]
         self.batch_graph = batch([g for g in self.graphs for _ in range(t.batch_per_arch)])
-        self.pools = [SamplePool(self._fresh(g, t.pool_size)) for g in self.graphs] if t.pool_size else None
-        self.damage_graphs = [batch([g] * t.damage) for g in self.graphs] if t.damage else None
-        # pooled samples per architecture and meta-step (damage_grow brings its damaged samples from outside)
-        self.n_pooled = t.batch_per_arch - t.pool_fresh - (t.damage if t.damage_grow else 0)
-        self.age_graphs = ([batch([g] * self.n_pooled) for g in self.graphs]
-                           if t.pool_size and t.pool_age else None)
+        self.curriculum = Curriculum(t, cfg.rule.hidden_size, cfg.init, self.conv, self.graphs, self.stream,
+                                     self.gen, self.device)
+        self.pools = self.curriculum.pools
         self.opt = torch.optim.AdamW(self.conv.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.step, self.loss_ema, self.history = 0, None, []
@@ -179,51 +180,6 @@ class MetaTrainer:
             return (step + 1) / t.warmup
         frac = min(1.0, (step - t.warmup) / max(1, t.steps - t.warmup))
         return t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
-
-    def _fresh(self, graph: WeightGraph, n: int) -> torch.Tensor:
-        return fresh_states(graph, n, self.cfg.rule.hidden_size, self.cfg.init, self.gen).to(self.device)
-
-    def _initial_states(self) -> tuple[torch.Tensor, list]:
-        """``[sum E, 1 + H]`` start states of this meta-step and the pool indices they came from."""
-        t, xs, picks = self.cfg.train, [], []
-        for a, g in enumerate(self.graphs):
-            if self.pools is None:
-                xs.append(self._fresh(g, t.batch_per_arch)), picks.append(None)
-                continue
-            # pooled states live on (and age) until they are the worst at a replacement step: the rule is
-            # trained on states thousands of updates old, which is what keeps grown networks stable
-            idx = self.pools[a].sample(self.n_pooled, self.gen)
-            pooled = self.pools[a].states[idx].to(self.device)                   # [K, E, 1 + H]
-            if t.pool_age:
-                pooled = self._age(a, pooled)
-            parts = [self._fresh(g, t.pool_fresh), pooled]
-            if t.damage_grow:                          # the robustness protocol: grow fresh, then damage
-                parts.append(self._grown_fresh(a))
-            x = torch.cat(parts)
-            if t.damage:                                             # damage the best ones: they must regrow
-                hurt = x[-t.damage:]
-                flat = hurt.reshape(-1, hurt.shape[-1])
-                flat[:, 0] = zero_out(self.damage_graphs[a], flat[:, 0], t.damage_p, self.gen)
-                x[-t.damage:] = flat.view_as(hurt)
-            xs.append(x), picks.append(idx)
-        return torch.cat([x.reshape(-1, x.shape[-1]) for x in xs]), picks
-
-    @torch.no_grad()
-    def _age(self, a: int, pooled: torch.Tensor) -> torch.Tensor:
-        """Advance pooled states of architecture ``a`` by ``U{0..pool_age}`` updates, without gradient."""
-        n = int(torch.randint(self.cfg.train.pool_age + 1, (), generator=self.gen))
-        st = rollout(self.conv, self.age_graphs[a], State.unpack(pooled.reshape(-1, pooled.shape[-1])), n,
-                     generator=self.gen, data=self.stream)
-        return st.pack().view_as(pooled)
-
-    @torch.no_grad()
-    def _grown_fresh(self, a: int) -> torch.Tensor:
-        """``[damage, E, 1 + H]`` fresh states of architecture ``a`` grown ``damage_grow`` updates, no gradient."""
-        t = self.cfg.train
-        x = self._fresh(self.graphs[a], t.damage)
-        st = rollout(self.conv, self.damage_graphs[a], State.unpack(x.reshape(-1, x.shape[-1])), t.damage_grow,
-                     generator=self.gen, data=self.stream)
-        return st.pack().view_as(x)
 
     def _data_batch(self, view=None) -> tuple[torch.Tensor, torch.Tensor]:
         d, n = self.data, self.cfg.task.data_batch
@@ -245,7 +201,7 @@ class MetaTrainer:
         """One meta-step; ``initial = (x0, picks)`` overrides the drawn start states (tests, custom curricula)."""
         t = self.cfg.train
         self.conv.train()
-        x0, picks = initial if initial is not None else self._initial_states()
+        x0, picks = initial if initial is not None else self.curriculum.draw()
         steps = self.schedule(self.step, self.gen)
         view = self._task_view()
         xb, yb = self._data_batch(view)
@@ -282,7 +238,7 @@ class MetaTrainer:
             self.opt.step()
             self.loss_ema = value if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * value
             if self.pools is not None:
-                self._commit(x_final.detach(), per_net.detach(), picks)
+                self.curriculum.commit(x_final.detach(), per_net.detach(), picks, self.step)
         else:                                                                   # roll back: nothing is kept
             self.opt.zero_grad(set_to_none=True)
         with warnings.catch_warnings():      # a rolled-back step skips opt.step() but keeps the LR on schedule
@@ -291,19 +247,6 @@ class MetaTrainer:
         self.step += 1
         return {"step": self.step, "loss": value, "acc": acc, "rollout": steps, "rolled_back": not ok,
                 "lr": self.sched.get_last_lr()[0]}
-
-    def _commit(self, x: torch.Tensor, per_net: torch.Tensor, picks: list) -> None:
-        """Write pooled samples back; at replacement steps a fresh sample's grown state replaces the worst."""
-        t = self.cfg.train
-        blocks = torch.split(x, [t.batch_per_arch * g.num_weights for g in self.graphs])  # arch a: B nets
-        losses = per_net.view(len(self.graphs), -1)
-        for pool, xa, la, idx in zip(self.pools, blocks, losses, picks):
-            xa = xa.view(t.batch_per_arch, -1, xa.shape[-1])
-            keep = slice(t.pool_fresh, t.pool_fresh + self.n_pooled)
-            pool.commit(idx, xa[keep], la[keep])
-            if t.pool_fresh and (self.step + 1) % t.pool_replace_every == 0:
-                worst = torch.argmax(pool.loss).view(1)
-                pool.commit(worst, xa[:1], la[:1])
 
     def _is_spike(self, value: float) -> bool:
         t, ema = self.cfg.train, self.loss_ema

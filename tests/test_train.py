@@ -5,10 +5,6 @@ import torch
 
 from graphnca.data import load_iris
 from graphnca.rule import RuleConfig
-from graphnca.graph import batch
-from graphnca.rollout import rollout
-from graphnca.state import State
-from graphnca.grow import fresh_states
 from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
 
 
@@ -37,25 +33,12 @@ def test_task_networks_change_only_through_the_rule(tmp_path):
     assert opt_params == {id(p) for p in tr.conv.parameters()}
 
 
-def test_pool_commit_after_a_step(tmp_path):
-    cfg = tiny(steps=1, pool_fresh=1, pool_replace_every=2)
-    cfg.rule.deadzone = 0.0     # a barely trained rule's updates would all fall in the dead zone: nothing moves
-    tr = MetaTrainer(cfg, tmp_path)
-    assert torch.isinf(tr.pools[0].loss).all()
-    tr.meta_step()            # 3 pooled samples per architecture grown and written back, no replacement yet
-    assert [int(torch.isfinite(p.loss).sum()) for p in tr.pools] == [3, 3]
-    before = tr.pools[0].states.clone()
-    tr.meta_step()            # step 2 is a replacement step: one more slot gets a freshly grown state
-    assert [int(torch.isfinite(p.loss).sum()) for p in tr.pools] in ([4, 4], [5, 5], [6, 6], [7, 7])
-    changed = (tr.pools[0].states != before).flatten(1).any(1)
-    assert int(changed.sum()) == 4     # 3 pooled samples + the replaced worst one
-
-
-@pytest.mark.parametrize("condition, age, grow", [("none", 0, 0), ("data", 0, 0), ("none", 4, 0), ("data", 4, 0),
-                                                  ("data", 0, 2)])
-def test_resume_is_exact(tmp_path, condition, age, grow):
+@pytest.mark.parametrize("condition, age, grow, damage", [("none", 0, 0, 1), ("data", 0, 0, 1), ("none", 4, 0, 1),
+                                                          ("data", 4, 0, 1), ("data", 0, 2, 1), ("none", 0, 2, 2)])
+def test_resume_is_exact(tmp_path, condition, age, grow, damage):
     def cfg():
-        return tiny(condition, damage=1, checkpoint_every=3, pool_age=age, damage_grow=grow)
+        return tiny(condition, damage=damage, checkpoint_every=3, pool_age=age, damage_grow=grow,
+                    damage_from_pool=damage - 1 if grow else 0, pool_fresh=1 if damage > 1 else 2)
     full = MetaTrainer(cfg(), tmp_path / "a")
     full.run(progress=False)
     part = MetaTrainer(cfg(), tmp_path / "b")
@@ -66,27 +49,6 @@ def test_resume_is_exact(tmp_path, condition, age, grow):
     resumed.run(progress=False)
     assert torch.equal(params(full), params(resumed))
     assert torch.equal(full.pools[0].states, resumed.pools[0].states)
-
-
-def test_pool_age_runs_pooled_states_on_without_gradient(tmp_path):
-    tr = MetaTrainer(tiny(pool_age=4), tmp_path)
-    for p in tr.conv.parameters():                   # an untrained rule never moves a state: nothing to see
-        torch.nn.init.normal_(p, std=0.3)
-    pooled = tr.pools[0].states[:2].clone()          # [K, E, 1 + H]: K = batch_per_arch - pool_fresh = 2
-    graph = batch([tr.graphs[0]] * 2)
-    with torch.no_grad():
-        after = [rollout(tr.conv, graph, State.unpack(pooled.reshape(-1, pooled.shape[-1])), n).pack()
-                 for n in range(5)]
-    seen = set()
-    for _ in range(12):
-        aged = tr._age(0, pooled)
-        assert not aged.requires_grad and torch.equal(tr.pools[0].states[:2], pooled)   # the pool is untouched
-        match = [n for n, a in enumerate(after) if torch.allclose(aged.reshape(a.shape), a, atol=1e-6)]
-        assert len(match) == 1
-        seen |= set(match)
-    assert len(seen) >= 3                            # U{0..4} updates: several ages drawn
-    with pytest.raises(ValueError, match="pool_age >= 0"):
-        MetaTrainer(tiny(pool_age=-1), tmp_path)
 
 
 def test_resume_with_other_config_is_refused(tmp_path):
@@ -161,31 +123,3 @@ def test_checkpoint_configs_without_a_deadzone_load_as_none():
     d = Config().to_dict()
     del d["rule"]["deadzone"]                        # written before the field existed
     assert Config.from_dict(d).rule.deadzone == 0.0
-
-
-def test_damage_grow_damages_freshly_grown_networks(tmp_path):
-    cfg = tiny(damage=1, damage_grow=3, pool_fresh=1)
-    cfg.rule.deadzone = 0.0
-    tr = MetaTrainer(cfg, tmp_path)
-    for p in tr.conv.parameters():                   # an untrained rule never moves a state: nothing to see
-        torch.nn.init.normal_(p, std=0.3)
-    assert tr.n_pooled == 2                          # 4 per architecture: 1 fresh, 2 pooled, 1 grown + damaged
-    # _grown_fresh is fresh_states + a 3-update rollout drawn from the run's generator, without gradient
-    gen = torch.Generator().set_state(tr.gen.get_state())
-    x = fresh_states(tr.graphs[0], 1, cfg.rule.hidden_size, cfg.init, gen)
-    with torch.no_grad():
-        want = rollout(tr.conv, tr.damage_graphs[0], State.unpack(x.reshape(-1, x.shape[-1])), 3, generator=gen)
-    got = tr._grown_fresh(0)
-    assert not got.requires_grad and not torch.equal(got, x)
-    assert torch.equal(got.reshape(-1, got.shape[-1]), want.pack())
-    # the damaged samples (last of each architecture) are those grown states with zero-out applied
-    tr._grown_fresh = lambda a: torch.full((1, tr.graphs[a].num_weights, 1 + cfg.rule.hidden_size), 7.0)
-    x0, picks = tr._initial_states()
-    last = x0[:4 * tr.graphs[0].num_weights].view(4, tr.graphs[0].num_weights, -1)[-1]
-    assert (last[:, 1:] == 7).all() and set(last[:, 0].unique().tolist()) == {0.0, 7.0}
-    assert [len(i) for i in picks] == [2, 2]
-    tr._grown_fresh = MetaTrainer._grown_fresh.__get__(tr)
-    tr.meta_step()                                   # only the 2 pooled samples per architecture are written back
-    assert [int(torch.isfinite(p.loss).sum()) for p in tr.pools] == [2, 2]
-    with pytest.raises(ValueError, match="damage_grow=3 needs damage > 0"):
-        MetaTrainer(tiny(damage_grow=3), tmp_path)
