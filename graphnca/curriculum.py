@@ -2,6 +2,8 @@
 its optional age curriculum) and zero-out damage. Owns the pools; the rule is only read, never trained here."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from .damage import zero_out
@@ -10,6 +12,10 @@ from .grow import fresh_states
 from .pool import SamplePool
 from .rollout import rollout
 from .state import InitConfig, State
+
+if TYPE_CHECKING:                              # train.py builds the curriculum: no import cycle at run time
+    from .nn.metanca_conv import MetaNCAConv
+    from .train import TrainConfig
 
 
 class Curriculum:
@@ -22,8 +28,8 @@ class Curriculum:
     to the first fresh one's grown state.
     """
 
-    def __init__(self, train, hidden_size: int, init: InitConfig, conv, graphs: list[WeightGraph], stream,
-                 generator: torch.Generator, device):
+    def __init__(self, train: TrainConfig, hidden_size: int, init: InitConfig, conv: MetaNCAConv,
+                 graphs: list[WeightGraph], stream, generator: torch.Generator, device):
         self.t, self.hidden_size, self.init = train, hidden_size, init
         self.conv, self.graphs, self.stream, self.gen, self.device = conv, graphs, stream, generator, device
         t = train
