@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 
 from . import distributed as ddp
 from .checkpoint import load_checkpoint, save_checkpoint
+from .curriculum import Curriculum
 from .data import TaskData, load_task
 from .forward import task_forward
-from .curriculum import Curriculum
 from .graph import WeightGraph, batch
 from .grow import accuracy, grow, growth_data
 from .nn.metanca_conv import MetaNCAConv
