@@ -32,7 +32,7 @@ class Curriculum:
                  graphs: list[WeightGraph], stream, generator: torch.Generator, device):
         self.t, self.hidden_size, self.init = train, hidden_size, init
         self.conv, self.graphs, self.stream, self.gen, self.device = conv, graphs, stream, generator, device
-        t = train
+        t = train                                                                  # short name, as in train.py
         self.n_grown = t.damage - t.damage_from_pool if t.damage_grow else 0
         self.n_pooled = t.batch_per_arch - t.pool_fresh - self.n_grown
         self.pools = [SamplePool(self.fresh(g, t.pool_size)) for g in graphs] if t.pool_size else None
@@ -60,7 +60,8 @@ class Curriculum:
             if self.n_grown:                           # the robustness protocol: grow fresh, then damage
                 parts.append(self.grown(a))
             x = torch.cat(parts)                                                 # [B, E, 1 + H]
-            if t.damage:               # the last ones: protocol-grown states, then the best pooled (sorted last)
+            if t.damage:               # the last `damage`: the best pooled states (sample() sorts them last), then
+                                       # the protocol-grown ones that follow them
                 hurt = x[-t.damage:]
                 flat = hurt.reshape(-1, hurt.shape[-1])
                 flat[:, 0] = zero_out(self.damage_graphs[a], flat[:, 0], t.damage_p, self.gen)
