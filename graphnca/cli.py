@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda); Adam stays on the CPU")
+    p.add_argument("--third", type=int, default=None,
+                   help="a third hidden layer of this many units: the grid of [in, X, Y, THIRD, out] networks")
 
     p = sub.add_parser("export", help="write a trained rule alone (no optimiser or pools) to a small checkpoint")
     p.add_argument("--rule", required=True)
@@ -163,7 +165,7 @@ def main(argv=None) -> int:
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed,
-                                 device=args.device)
+                                 device=args.device, third=args.third)
         elif args.command == "stability":
             summary = ex.stability(args.rule, args.out, updates=args.updates, samples=args.samples,
                                    data_root=args.data_root, seed=args.seed, device=args.device, arch=args.arch)

@@ -110,6 +110,25 @@ def test_gpu_rules_script_quick_on_cpu(tmp_path):
     assert not any(n.endswith("checkpoint.pt") or "/net_" in n for n in names)
 
 
+def test_gpu_grid_script_quick_on_cpu(tmp_path):
+    """The prepared grid script, shrunk and on the CPU: every grid of both lanes lands in the pack."""
+    import os
+    import tarfile
+
+    tiny_data_rule(tmp_path, steps=2)
+    rule = str(tmp_path / "rule" / "checkpoint.pt")
+    env = {**os.environ, "WORK": str(tmp_path / "g"), "DATA": str(tmp_path / "mnist"), "QUICK": "1", "DEVICE": "cpu",
+           "BASE_RULE": rule, "MIX_RULE": rule, "PYTHON": sys.executable, "DEADLINE": str(int(time.time()) + 300)}
+    out = subprocess.run(["bash", str(BENCH / "gpu_grid.sh")], env=env, capture_output=True, text=True,
+                         timeout=400, cwd=BENCH.parent)
+    assert out.returncode == 0 and "rc " not in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    with tarfile.open(tmp_path / "g.tgz") as tar:
+        grids = {n.split("/")[1]: json.load(tar.extractfile(n)) for n in tar.getnames() if n.endswith("heatmap.json")}
+    assert set(grids) == {"base_T3", "base_T2", "base_T6", "deep5_T3", "mix_T2"}
+    assert grids["deep5_T3"]["third"] == 5 and grids["base_T6"]["samples"] == 1 and grids["base_T3"]["samples"] == 2
+    assert all(len(g["grown_mean"]) == 2 and g["wall_s"] > 0 for g in grids.values())
+
+
 def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
     """The readout fit separates separable features exactly; the script probes every growth length it is given."""
     import importlib.util

@@ -1,4 +1,5 @@
 """Every CLI command on a tiny setting: it runs, prints a summary and writes valid JSON + PNG."""
+import importlib
 import json
 import warnings
 
@@ -109,6 +110,29 @@ def test_heatmap_with_adam_baseline(iris_rule, tmp_path):
                  "--epochs", "1", "--out", str(tmp_path)]) == 0
     data = read_json(tmp_path / "heatmap.json")
     assert len(data["grown_mean"]) == 2 and len(data["adam"][1]) == 2 and data["summary"]["cells"] == 4
+
+
+def test_heatmap_third_layer_grows_the_deeper_networks(iris_rule, tmp_path, capsys, monkeypatch):
+    hm = importlib.import_module("graphnca.experiments.heatmap")  # the package re-exports the function's name
+    grown = []
+
+    def spy(conv, graph, *args, **kwargs):
+        grown.append(graph.archs[0].sizes)
+        return hm_grow(conv, graph, *args, **kwargs)
+
+    hm_grow = hm.grow
+    monkeypatch.setattr(hm, "grow", spy)
+    assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3,4", "--third", "5", "--samples", "3",
+                 "--out", str(tmp_path / "h")]) == 0
+    assert grown == [(4, 3, 3, 5, 3), (4, 3, 4, 5, 3), (4, 4, 3, 5, 3), (4, 4, 4, 5, 3)]
+    # the first cell grows exactly what `grow` grows for [4, 3, 3, 5, 3] from the same seed
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,3,3,5,3", "--samples", "3",
+                 "--out", str(tmp_path / "g")]) == 0
+    h, g = read_json(tmp_path / "h" / "heatmap.json"), read_json(tmp_path / "g" / "grow.json")
+    assert h["third"] == 5 and h["grown_mean"][0][0] == pytest.approx(g["summary"]["mean"], abs=1e-6)
+    assert (tmp_path / "h" / "heatmap.png").stat().st_size > 0
+    fails_with(capsys, ["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--third", "0",
+                        "--out", str(tmp_path / "bad")], "third hidden layer must have >= 1 unit, got 0")
 
 
 def test_stability_and_robustness(iris_rule, tmp_path):

@@ -1,6 +1,9 @@
 """``graphnca heatmap``: accuracy of grown ``[in, X, Y, out]`` networks over a grid (the abstract's Figure 2),
-optionally beside Adam trained on the same cells and data."""
+optionally beside Adam trained on the same cells and data; with ``third=Z`` the grid of ``[in, X, Y, Z, out]``
+networks, a depth a rule meta-trained on two hidden layers never saw."""
 from __future__ import annotations
+
+import time
 
 import torch
 from torch import nn
@@ -38,9 +41,13 @@ def train_adam(arch, data, epochs: int, seed: int, batch: int = 128, lr: float =
 
 
 def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "none", epochs: int = 1,
-            data_root=None, seed: int = 0, progress: bool = True, device: str = "cpu") -> dict:
+            data_root=None, seed: int = 0, progress: bool = True, device: str = "cpu",
+            third: int | None = None) -> dict:
     """Grow ``samples`` networks per cell on ``device`` (initial states and batches drawn on the CPU, as in
-    :func:`~graphnca.experiments.export.grow_command`); the Adam baseline trains on the CPU."""
+    :func:`~graphnca.experiments.export.grow_command`); the Adam baseline trains on the CPU. ``third``: a third
+    hidden layer of that many units in every cell."""
+    if third is not None and third < 1:
+        raise ValueError(f"third hidden layer must have >= 1 unit, got {third}")
     conv, cfg = load_rule(rule)
     device = resolve_device(device)
     conv = conv.to(device)
@@ -54,9 +61,10 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
     grown_min = [[0.0] * len(hidden) for _ in hidden]
     adam = [[None] * len(hidden) for _ in hidden] if baseline == "adam" else None
     cells = [(i, j) for i in range(len(hidden)) for j in range(len(hidden))]
+    t0 = time.perf_counter()
     gen = generator(seed)
     for i, j in tqdm(cells, disable=not progress, desc="heatmap"):
-        arch = (n_in, hidden[i], hidden[j], n_out)
+        arch = (n_in, hidden[i], hidden[j], *([] if third is None else [third]), n_out)
         graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation).to(device)
         big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen))
         acc = accuracy(big, state.w, on.x_test, on.y_test)
@@ -70,9 +78,10 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
         aflat = [v for row in adam for v in row]
         summary |= {"adam_epochs": epochs, "adam_mean": sum(aflat) / len(aflat), "adam_min_cell": min(aflat),
                     "cells_grown_ge_adam": sum(g >= a for g, a in zip(flat, aflat))}
-    record = {"rule": str(rule), "task": data.name, "hidden": hidden, "samples": samples, "steps": steps,
-              "seed": seed, "train_archs": [list(a) for a in cfg.task.archs], "grown_mean": grown_mean,
-              "grown_min": grown_min, "adam": adam, "summary": summary}
+    record = {"rule": str(rule), "task": data.name, "hidden": hidden, "third": third, "samples": samples,
+              "steps": steps, "seed": seed, "train_archs": [list(a) for a in cfg.task.archs], "grown_mean": grown_mean,
+              "grown_min": grown_min, "adam": adam, "summary": summary,
+              "wall_s": time.perf_counter() - t0}
     return finish(out, "heatmap", record, plot_heatmap, device)["summary"]
 
 
@@ -82,7 +91,8 @@ def plot_heatmap(d: dict, plt):
         panels.append((f"Adam, {d['summary']['adam_epochs']} epoch(s)", d["adam"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.8 * len(panels), 4.6), squeeze=False,
                              layout="constrained")
-    h = d["hidden"]
+    h, third = d["hidden"], d.get("third")
+    name = d["task"] + ("" if third is None else f" [in, X, Y, {third}, out]")
     vmin = min(min(min(r) for r in grid) for _, grid in panels)
     for ax, (title, grid) in zip(axes[0], panels):
         im = ax.imshow(grid, origin="lower", vmin=vmin, vmax=1.0, cmap="viridis")
@@ -90,10 +100,10 @@ def plot_heatmap(d: dict, plt):
             for j in range(len(h)):
                 ax.text(j, i, f"{grid[i][j]:.2f}", ha="center", va="center", fontsize=6, color="w")
         for a in d["train_archs"]:
-            if len(a) == 4 and a[1] in h and a[2] in h:
+            if len(a) == (4 if third is None else 5) and a[1] in h and a[2] in h and a[3:-1] in ([], [third]):
                 i, j = h.index(a[1]), h.index(a[2])
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
         ax.set(xticks=range(len(h)), xticklabels=h, yticks=range(len(h)), yticklabels=h,
-               xlabel="second hidden layer Y", ylabel="first hidden layer X", title=f"{d['task']}: {title}")
+               xlabel="second hidden layer Y", ylabel="first hidden layer X", title=f"{name}: {title}")
         fig.colorbar(im, ax=ax, fraction=0.046)
     return fig
