@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="meta-train a local rule")
     _common(p, "runs/train")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="stop after the meta-step that ends past this many seconds, with checkpoint and JSON "
+                        "written (--resume continues); for a lent machine's budget")
     _add_config_flags(p)
 
     p = sub.add_parser("grow", help="grow networks with a trained rule (no backprop) and export them")
@@ -152,7 +155,8 @@ def main(argv=None) -> int:
                   f"({os.path.getsize(args.out) / 1024:.0f} KiB)")
             return 0
         if args.command == "train":
-            summary = ex.train_command(config_from_args(args), args.out, resume=args.resume)
+            summary = ex.train_command(config_from_args(args), args.out, resume=args.resume,
+                                       time_limit=args.time_limit)
         elif args.command == "demo":
             summary = ex.demo(args.out, seed=args.seed, steps=args.steps, samples=args.samples, updates=args.updates)
         elif args.command == "grow":

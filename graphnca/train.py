@@ -310,25 +310,29 @@ class MetaTrainer:
                 p.load_state_dict(d)
         self.step, self.loss_ema, self.history = ck["step"], ck["loss_ema"], list(ck["history"])
 
-    def run(self, progress: bool = True, stop_after: int | None = None) -> dict:
-        """Meta-train up to ``train.steps`` (or ``stop_after`` more steps), checkpointing as configured."""
+    def run(self, progress: bool = True, stop_after: int | None = None, time_limit: float | None = None) -> dict:
+        """Meta-train up to ``train.steps`` (or ``stop_after`` more steps), checkpointing as configured.
+        ``time_limit``: stop after the first meta-step that ends past this many seconds (a lent machine's budget),
+        with a checkpoint and ``train.json`` written as at any end, so ``--resume`` continues the run exactly."""
         t = self.cfg.train
         end = t.steps if stop_after is None else min(t.steps, self.step + stop_after)
         bar = tqdm(total=t.steps, initial=self.step, disable=not progress or self.rank != 0, desc="meta-train",
                    dynamic_ncols=True)
-        start = time.perf_counter()
-        while self.step < end:
+        start, timed_out = time.perf_counter(), False
+        while self.step < end and not timed_out:
             rec = self.meta_step()
             if self.rank == 0 and t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
                 rec["eval"] = self.evaluate()
             self.history.append(rec)
             bar.update(1)
             bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.3f}", T=rec["rollout"])
-            if t.checkpoint_every and (self.step % t.checkpoint_every == 0 or self.step == end):
+            if time_limit is not None:     # every rank takes the same decision (any rank past the limit stops all)
+                timed_out = ddp.mean_scalar(float(time.perf_counter() - start > time_limit), self.device) > 0
+            if timed_out or (t.checkpoint_every and (self.step % t.checkpoint_every == 0 or self.step == end)):
                 self.save()
         bar.close()
         summary = {"steps": self.step, "wall_s": time.perf_counter() - start,
-                   "rolled_back": sum(r["rolled_back"] for r in self.history),
+                   "rolled_back": sum(r["rolled_back"] for r in self.history), "time_limit_reached": timed_out and self.step < end,
                    "final_eval": self.history[-1].get("eval") if self.history else None}
         summary["world_size"] = self.world
         if self.rank == 0:

@@ -57,6 +57,22 @@ def test_train_writes_json_and_resumes(iris_rule, capsys):
                         *flags], "different configuration")
 
 
+def test_train_time_limit_stops_cleanly_and_resumes_exactly(tmp_path, capsys):
+    cut, whole = tmp_path / "cut", tmp_path / "whole"
+    assert main(["train", "--out", str(cut), "--arch", "4,5,3", "--time-limit", "0", *TINY_TRAIN]) == 0
+    summary = read_json(cut / "train.json")["summary"]
+    assert summary["steps"] == 1 and summary["time_limit_reached"] is True
+    assert load_checkpoint(cut / "checkpoint.pt")["step"] == 1
+    assert main(["train", "--out", str(cut), "--arch", "4,5,3", "--resume", *TINY_TRAIN]) == 0
+    assert main(["train", "--out", str(whole), "--arch", "4,5,3", *TINY_TRAIN]) == 0
+    a, b = load_checkpoint(cut / "checkpoint.pt"), load_checkpoint(whole / "checkpoint.pt")
+    assert a["step"] == b["step"] == 3 and read_json(cut / "train.json")["summary"]["time_limit_reached"] is False
+    assert all(torch.equal(a["rule"][k], b["rule"][k]) for k in b["rule"])
+    fails_with(capsys, ["train", "--out", str(tmp_path / "bad"), "--arch", "4,5,3", "--time-limit", "-1",
+                        *TINY_TRAIN], "time limit must be a number of seconds >= 0, got -1.0")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_grow_exports_plain_pytorch_models(iris_rule, tmp_path):
     assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,6,3", "--samples", "3", "--out", str(tmp_path)]) == 0
     data = read_json(tmp_path / "grow.json")

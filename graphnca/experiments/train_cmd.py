@@ -21,7 +21,10 @@ def plot_training(data: dict, plt):
     return fig
 
 
-def train_command(cfg: Config, out, resume: bool = False, progress: bool = True) -> dict:
+def train_command(cfg: Config, out, resume: bool = False, progress: bool = True,
+                  time_limit: float | None = None) -> dict:
+    if time_limit is not None and not time_limit >= 0:
+        raise ValueError(f"time limit must be a number of seconds >= 0, got {time_limit}")
     out = Path(out)
     trainer = MetaTrainer(cfg, out)
     ckpt = out / "checkpoint.pt"
@@ -31,7 +34,7 @@ def train_command(cfg: Config, out, resume: bool = False, progress: bool = True)
         trainer.load(ckpt)
     elif ckpt.exists():
         raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
-    summary = trainer.run(progress=progress)
+    summary = trainer.run(progress=progress, time_limit=time_limit)
     summary["checkpoint"] = str(trainer.save())
     if trainer.rank != 0:                    # under torchrun only rank 0 evaluates and writes
         return summary
