@@ -10,7 +10,8 @@
 #
 # QUICK=1 shrinks everything to seconds (the test suite runs it that way, on the CPU).
 set -u
-WORK=${WORK:?set WORK}; DATA=${DATA:?set DATA}; BASE_RULE=${BASE_RULE:?set BASE_RULE}; MIX_RULE=${MIX_RULE:?set MIX_RULE}
+WORK=${WORK:?set WORK}; DATA=${DATA:?set DATA}
+BASE_RULE=${BASE_RULE:?set BASE_RULE}; MIX_RULE=${MIX_RULE:?set MIX_RULE}
 PACK=${PACK:-$WORK.tgz}; PY=${PYTHON:-python3}; DEVICE=${DEVICE:-cuda}
 DEADLINE=${DEADLINE:-$(($(date +%s) + 540))}
 export PYTHONUNBUFFERED=1

@@ -70,8 +70,8 @@ print(min($MAX_STEPS, max(2, int(0.85 * $LEFT * s['steps'] / s['wall_s']))))" "$
   echo "$v: $STEPS meta-steps"
   [ "$STEPS" -gt 0 ] || continue
   # shellcheck disable=SC2046
-  ( timeout $((LEFT + 60)) $PY -m graphnca train "${BASE[@]}" $(args "$v") --steps "$STEPS" --time-limit "$LEFT" \
-      --eval-every $(((STEPS + 3) / 4)) --checkpoint-every 25 --out "$WORK/$v" >"$WORK/train_$v.log" 2>&1 \
+  ( timeout $((LEFT + 60)) $PY -m graphnca train "${BASE[@]}" $(args "$v") --steps "$STEPS" \
+      --time-limit "$LEFT" --eval-every $(((STEPS + 3) / 4)) --checkpoint-every 25 --out "$WORK/$v" >"$WORK/train_$v.log" 2>&1 \
       || echo "train $v: rc $?"
     $PY -m graphnca export --rule "$WORK/$v/checkpoint.pt" --out "$WORK/$v/rule.pt" ) &
 done

@@ -74,8 +74,9 @@ if [ "$STEPS" -gt 0 ] && [ "$TRAIN_S" -ge "$MIN_TRAIN_S" ]; then
   stage train
   # --time-limit ends the run cleanly (checkpoint + train.json) if the calibration was optimistic; timeout is the
   # backstop for a hang, with room for the final evaluation
-  timeout $(((TRAIN_S + 120) * SLACK)) $PY -m graphnca train "${TRAIN[@]}" --steps "$STEPS" --eval-every $(((STEPS + 3) / 4)) \
-    --checkpoint-every 50 --time-limit $((TRAIN_S * SLACK)) --out "$WORK/train" || echo "stage train failed: rc $?"
+  timeout $(((TRAIN_S + 120) * SLACK)) $PY -m graphnca train "${TRAIN[@]}" --steps "$STEPS" \
+    --eval-every $(((STEPS + 3) / 4)) --checkpoint-every 50 --time-limit $((TRAIN_S * SLACK)) --out "$WORK/train" \
+    || echo "stage train failed: rc $?"
   # the full checkpoint carries pools of 784-100-100-10 states (tens of MB): keep the rule alone
   $PY -m graphnca export --rule "$WORK/train/checkpoint.pt" --out "$WORK/train/rule.pt" \
     && rm -f "$WORK/train/checkpoint.pt"

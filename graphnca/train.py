@@ -332,7 +332,8 @@ class MetaTrainer:
                 self.save()
         bar.close()
         summary = {"steps": self.step, "wall_s": time.perf_counter() - start,
-                   "rolled_back": sum(r["rolled_back"] for r in self.history), "time_limit_reached": timed_out and self.step < end,
+                   "rolled_back": sum(r["rolled_back"] for r in self.history),
+                   "time_limit_reached": timed_out and self.step < end,
                    "final_eval": self.history[-1].get("eval") if self.history else None}
         summary["world_size"] = self.world
         if self.rank == 0:
