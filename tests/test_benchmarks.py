@@ -154,6 +154,43 @@ def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
     assert 0 <= data["linear_on_inputs"] <= 1
 
 
+def test_grad_alignment_cosines_gradients_and_smoke(tmp_path, monkeypatch):
+    """Cosines per layer against the negative gradient; the batched gradient equals plain PyTorch's for each network;
+    the script reports every requested growth step."""
+    import importlib.util
+
+    import torch
+
+    import graphnca
+    from graphnca.graph import repeat
+
+    spec = importlib.util.spec_from_file_location("grad_alignment", BENCH / "grad_alignment.py")
+    monkeypatch.syspath_prepend(str(BENCH))                  # the script imports its sibling _util
+    ga = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ga)
+    g = torch.randn(2, 5)
+    layer = torch.tensor([0, 0, 1, 1, 1])
+    dw = torch.cat([-3 * g[:, :2], 2 * g[:, 2:]], dim=1)      # descends on layer 0, climbs on layer 1
+    assert ga.layer_cosines(dw, g, layer, 2) == pytest.approx([1.0, -1.0])
+
+    graph = graphnca.WeightGraph.from_sizes((4, 5, 3))
+    w = torch.randn(2 * graph.num_weights)
+    x, y = torch.randn(7, 4), torch.randint(3, (7,))
+    grad = ga.loss_gradient(repeat(graph, 2), w, x, y).view(2, -1)
+    for k in range(2):
+        model = graphnca.to_sequential(graph, w.view(2, -1)[k])
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        ref = torch.cat([t.grad.flatten() for t in model.parameters()])   # [W0, b0, W1, b1], as w is laid out
+        assert torch.allclose(grad[k], ref, atol=1e-6)
+
+    tiny_data_rule(tmp_path, steps=2)
+    run("grad_alignment.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
+        "--arch", "784,5,4,10", "--samples", "2", "--steps", "1,3", "--ref-batch", "16", out=tmp_path)
+    data = json.loads((tmp_path / "grad_alignment_mnist_784-5-4-10.json").read_text())
+    assert [r["steps"] for r in data["rows"]] == [1, 3] and data["layers"] == 3
+    assert all(-1 <= r[f"L{l}_{s}"] <= 1 for r in data["rows"] for l in range(3) for s in ("ref", "batch"))
+
+
 def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
     """The scale is chosen on held-out training data at the longest growth length; every scale x T is reported."""
     import importlib.util
