@@ -11,6 +11,15 @@ reports the cosine per layer, mean over networks: 1 is a gradient-descent step, 
 gives (within about ``1 / sqrt(weights in the layer)``), negative climbs the loss. A conditioned rule sees the
 exact error-Hebbian term at the output layer and only batch statistics of its own two neurons at hidden layers
 (:mod:`graphnca.conditioning`), so this measures how much descent signal reaches each layer through the rule.
+
+Beside it, per hidden layer, what those features could express: the cosine between the gradient and its
+least-squares fit, target neuron by target neuron, by a per-neuron linear combination of what varies across that
+neuron's incoming weights and the weight sees — the source neuron's batch mean and standard deviation, the
+weight's Hebbian term, the weight itself and a constant — with coefficients fitted to this step's batch gradient
+(``L{l}_fit``, an oracle), or taken from the previous step, as a rule whose neighbourhood means bring credit one step
+late would have them: fitted to the previous batch's gradient (``L{l}_lag``), or to the previous step's gradient on
+the reference batch and applied to it now (``L{l}_reflag``: what a rule averaging its credit over many batches
+could reach). These are references, not bounds: the rule is nonlinear and its hidden states carry earlier steps.
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ from _util import growth_flags, parse_growth_args, report, table
 
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
-from graphnca.forward import task_forward
+from graphnca.forward import layer_outputs, layer_params, task_forward
 from graphnca.graph import repeat
 from graphnca.grow import fresh_states, grow, growth_data
 from graphnca.state import State
@@ -48,6 +57,27 @@ def layer_cosines(dw: torch.Tensor, g: torch.Tensor, layer: torch.Tensor, n_laye
         cos = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-30)
         out.append(cos.mean().item())
     return out
+
+
+def neuron_fits(arch, w: torch.Tensor, g: torch.Tensor, x: torch.Tensor, coef=None):
+    """Per hidden layer, the mean over networks of cos(G, fit of G) (module docstring), and the per-neuron
+    coefficients ``[k, out, 5, 1]``; ``w, g: [k, E_a]`` weights and a gradient, ``x`` the batch the features are
+    read on; with ``coef`` (from an earlier step) the fit uses those coefficients instead of fitting."""
+    acts = [x.expand(w.shape[0], -1, -1), *layer_outputs(arch, w, x)]         # what enters each layer, [k, B, size]
+    params, grads = layer_params(arch, w), layer_params(arch, g)
+    cosines, coefs = [], []
+    for l in range(arch.num_layers - 1):
+        a, b, W, G = acts[l], acts[l + 1], params[l][0], grads[l][0]           # [k, B, in], [k, B, out], [k, out, in]
+        rows = W.shape[1]
+        hebb = b.transpose(1, 2) @ a / a.shape[1]                              # [k, out, in]
+        per_source = [a.mean(1), a.std(1, unbiased=False), torch.ones_like(a[:, 0])]   # [k, in] each
+        F = torch.stack([hebb, W, *(f.unsqueeze(1).expand(-1, rows, -1) for f in per_source)], dim=-1)  # [k, out, in, 5]
+        c = torch.linalg.lstsq(F, G.unsqueeze(-1)).solution if coef is None else coef[l]   # [k, out, 5, 1]
+        fit = (F @ c).squeeze(-1)                                              # [k, out, in]
+        cos = (fit * G).sum((1, 2)) / (fit.norm(dim=(1, 2)) * G.norm(dim=(1, 2))).clamp_min(1e-30)
+        cosines.append(cos.mean().item())
+        coefs.append(c)
+    return cosines, coefs
 
 
 class Recorder:
@@ -98,15 +128,28 @@ def main(argv=None):
     rows, prev = [], {}
 
     def measure(t, state):
-        w = state.w.view(n, -1)
-        if t in steps:
-            dw = w - prev["w"]                                                 # [k, E_a]
-            row = {"steps": t}
-            for name, (x, y) in (("batch", stream.last), ("ref", (x_ref, y_ref))):
-                g = loss_gradient(big, prev["w"].flatten(), x, y).view(n, -1)
-                for l, c in enumerate(layer_cosines(dw, g, layer, n_layers)):
-                    row[f"L{l}_{name}"] = c
-            rows.append(row)
+        w, w0 = state.w.view(n, -1), prev["w"]
+        if t in steps or t + 1 in steps:
+            (x, y), arch = stream.last, graph.archs[0]
+            grads = {"batch": (loss_gradient(big, w0.flatten(), x, y).view(n, -1), x),
+                     "ref": (loss_gradient(big, w0.flatten(), x_ref, y_ref).view(n, -1), x_ref)}
+            fits = {k: neuron_fits(arch, w0, g, xb) for k, (g, xb) in grads.items()}
+            if t in steps:
+                row = {"steps": t}
+                for name, (g, _) in grads.items():
+                    for l, c in enumerate(layer_cosines(w - w0, g, layer, n_layers)):
+                        row[f"L{l}_{name}"] = c
+                lag = {k: neuron_fits(arch, w0, g, xb, prev[k])[0] if k in prev else None
+                       for k, (g, xb) in grads.items()}
+                for l in range(n_layers - 1):
+                    row[f"L{l}_fit"] = fits["batch"][0][l]
+                    row[f"L{l}_lag"] = lag["batch"] and lag["batch"][l]
+                    row[f"L{l}_reflag"] = lag["ref"] and lag["ref"][l]
+                rows.append(row)
+            for k in grads:                    # the coefficients a rule one step behind could have
+                prev[k] = fits[k][1]
+        else:
+            prev.pop("batch", None), prev.pop("ref", None)
         prev["w"] = w.clone()
         bar.update(1)
 
@@ -114,7 +157,8 @@ def main(argv=None):
         state0 = State.unpack(fresh_states(graph, n, conv.hidden_size, cfg.init, gen).view(big.num_weights, -1))
         prev["w"] = state0.w.view(n, -1).clone()
         grow(conv, graph, n, max(steps), cfg.init, gen, state=state0, data=stream, callback=measure)
-    cols = ["steps"] + [f"L{l}_{s}" for l in range(n_layers) for s in ("ref", "batch")]
+    cols = ["steps"] + [f"L{l}_{s}" for l in range(n_layers)
+                        for s in (("ref", "batch", "fit", "lag", "reflag") if l < n_layers - 1 else ("ref", "batch"))]
     print(table(rows, cols))
     name = f"grad_alignment_{a.task or cfg.task.task}_{a.arch.replace(',', '-')}"
     report(Path(a.out), name, {"config": vars(a), "task": data.name, "layers": n_layers, "rows": rows}, plot)
