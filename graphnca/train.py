@@ -19,6 +19,7 @@ from .forward import task_forward
 from .graph import WeightGraph, batch
 from .grow import accuracy, grow, growth_data
 from .nn.metanca_conv import MetaNCAConv
+from .probe import probe_loss
 from .rollout import rollout
 from .rule import RuleConfig
 from .runinfo import run_metadata, write_json
@@ -72,6 +73,9 @@ class TrainConfig:
     spike_min_delta: float = 0.5     # ... and > running mean + this (tiny running means are not spikes)
     loss_steps: int = 5              # average the task loss over the last N rollout steps (penalises oscillation)
     stationary_weight: float = 1.0   # penalise one further update of the grown state: the rule learns to stop
+    probe_weight: float = 0.0        # add the held-out error of a closed-form ridge readout of the last hidden
+                                     # layer (graphnca.probe): rewards hidden features before the readout uses them
+    probe_ridge: float = 1e-2        # that readout's ridge penalty (features are tanh outputs, O(1))
     grad_checkpoint: bool = True
     init_from: str | None = None     # start from this checkpoint's rule weights (same rule config; optimiser,
                                      # pools and step start afresh): continue a rule under a new curriculum
@@ -117,6 +121,11 @@ def check_config(cfg: Config, data: TaskData) -> None:
                             and t.pool_fresh + t.damage <= t.batch_per_arch and t.pool_replace_every >= 1):
         raise ValueError("need batch_per_arch - pool_fresh <= pool_size, pool_fresh + damage <= batch_per_arch "
                          "and pool_replace_every >= 1, pool_age >= 0")
+    if t.probe_weight < 0 or not t.probe_ridge > 0:
+        raise ValueError(f"need probe_weight >= 0 and probe_ridge > 0, got {t.probe_weight} and {t.probe_ridge}")
+    if t.probe_weight and any(len(a) < 3 for a in cfg.task.archs):
+        raise ValueError("probe_weight > 0 needs a hidden layer in every architecture, got "
+                         f"{[list(a) for a in cfg.task.archs if len(a) < 3]}")
     if t.damage_grow and not (t.damage and t.pool_size):
         raise ValueError(f"damage_grow={t.damage_grow} needs damage > 0 and a sample pool (pool_size > 0)")
     if t.damage_grow < 0:
@@ -220,6 +229,10 @@ class MetaTrainer:
                                            reduction="none", label_smoothing=self.cfg.task.label_smoothing).mean(1))
         per_net = torch.stack(per_net).mean(0)                                  # [B]
         loss = per_net.mean()
+        probe = None
+        if t.probe_weight:
+            probe = probe_loss(self.batch_graph, final.w, xb, yb, t.probe_ridge).mean()
+            loss = loss + t.probe_weight * probe
         x_final = final.pack()                                                  # [E, 1 + H]
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
             feats = self.conv.features(self.batch_graph, x_final, stream()) if stream is not None else None
@@ -245,8 +258,11 @@ class MetaTrainer:
             warnings.simplefilter("ignore", UserWarning)
             self.sched.step()
         self.step += 1
-        return {"step": self.step, "loss": value, "acc": acc, "rollout": steps, "rolled_back": not ok,
-                "lr": self.sched.get_last_lr()[0]}
+        rec = {"step": self.step, "loss": value, "acc": acc, "rollout": steps, "rolled_back": not ok,
+               "lr": self.sched.get_last_lr()[0]}
+        if probe is not None:
+            rec["probe"] = ddp.mean_scalar(probe.item(), self.device)
+        return rec
 
     def _is_spike(self, value: float) -> bool:
         t, ema = self.cfg.train, self.loss_ema

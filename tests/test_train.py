@@ -95,6 +95,29 @@ def test_bad_train_config(tmp_path):
         MetaTrainer(tiny(grad_mode="adam"), tmp_path)
 
 
+def test_probe_weight_adds_the_probe_loss_to_the_meta_loss(tmp_path):
+    plain = MetaTrainer(tiny(pool_size=0, schedule="fixed:4"), tmp_path / "a")
+    probed = MetaTrainer(tiny(pool_size=0, schedule="fixed:4", probe_weight=2.0), tmp_path / "b")
+    a, b = plain.meta_step(), probed.meta_step()       # same seed: same start states, data and rollout
+    assert "probe" not in a and 0 < b["probe"] < 1
+    assert b["loss"] == pytest.approx(a["loss"] + 2.0 * b["probe"], rel=1e-5)
+    assert not torch.equal(params(plain), params(probed))
+
+
+@pytest.mark.parametrize("change, match", [(dict(probe_weight=-1.0), "probe_weight >= 0"),
+                                           (dict(probe_ridge=0.0), "probe_ridge > 0")])
+def test_bad_probe_config(tmp_path, change, match):
+    with pytest.raises(ValueError, match=match):
+        MetaTrainer(tiny(**change), tmp_path)
+
+
+def test_probe_needs_hidden_layers(tmp_path):
+    cfg = tiny(probe_weight=1.0)
+    cfg.task.archs = ((4, 5, 3), (4, 3))
+    with pytest.raises(ValueError, match=r"needs a hidden layer in every architecture, got \[\[4, 3\]\]"):
+        MetaTrainer(cfg, tmp_path)
+
+
 def test_permute_draws_one_task_view_per_step(tmp_path):
     cfg = tiny("data", pool_size=0)
     cfg.task.permute = True
