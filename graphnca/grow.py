@@ -6,6 +6,7 @@ import math
 import torch
 from torch import Tensor
 
+from .align import hidden_mask
 from .conditioning import DataStream
 from .forward import task_forward
 from .graph import WeightGraph, repeat
@@ -33,9 +34,7 @@ def layer_scale(graph: WeightGraph, hidden: float, output: float) -> Tensor:
     for name, v in (("hidden", hidden), ("output", output)):
         if not (math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} step scale must be a finite number >= 0, got {v}")
-    last = torch.tensor([a.num_layers - 1 for a in graph.archs], device=graph.device)[graph.batch_w]  # [E]
-    out = graph.layer == last
-    return torch.where(out, float(output), float(hidden)).unsqueeze(1)     # [E, 1]
+    return torch.where(hidden_mask(graph), float(hidden), float(output)).unsqueeze(1)     # [E, 1]
 
 
 def growth_scale(graph: WeightGraph, hidden_size: int, output: float, hidden: float | None = None,

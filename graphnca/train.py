@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import distributed as ddp
+from .align import alignment_loss
 from .checkpoint import load_checkpoint, save_checkpoint
 from .curriculum import Curriculum
 from .data import TaskData, load_task
@@ -76,6 +77,9 @@ class TrainConfig:
     probe_weight: float = 0.0        # add the held-out error of a closed-form ridge readout of the last hidden
                                      # layer (graphnca.probe): rewards hidden features before the readout uses them
     probe_ridge: float = 1e-2        # that readout's ridge penalty (features are tanh outputs, O(1))
+    align_weight: float = 0.0        # add the mean over growth steps of 1 - cos(hidden-layer update, negative
+                                     # task gradient on the data batch) (graphnca.align): supervises the
+                                     # direction of hidden-layer learning, which the task loss alone does not find
     grad_checkpoint: bool = True
     init_from: str | None = None     # start from this checkpoint's rule weights (same rule config; optimiser,
                                      # pools and step start afresh): continue a rule under a new curriculum
@@ -125,6 +129,11 @@ def check_config(cfg: Config, data: TaskData) -> None:
         raise ValueError(f"need probe_weight >= 0 and probe_ridge > 0, got {t.probe_weight} and {t.probe_ridge}")
     if t.probe_weight and any(len(a) < 3 for a in cfg.task.archs):
         raise ValueError("probe_weight > 0 needs a hidden layer in every architecture, got "
+                         f"{[list(a) for a in cfg.task.archs if len(a) < 3]}")
+    if t.align_weight < 0:
+        raise ValueError(f"need align_weight >= 0, got {t.align_weight}")
+    if t.align_weight and any(len(a) < 3 for a in cfg.task.archs):
+        raise ValueError("align_weight > 0 needs a hidden layer in every architecture, got "
                          f"{[list(a) for a in cfg.task.archs if len(a) < 3]}")
     if t.damage_grow and not (t.damage and t.pool_size):
         raise ValueError(f"damage_grow={t.damage_grow} needs damage > 0 and a sample pool (pool_size > 0)")
@@ -215,13 +224,17 @@ class MetaTrainer:
         view = self._task_view()
         xb, yb = self._data_batch(view)
         stream = self.stream if view is None or self.stream is None else lambda: _permuted(view, *self.stream())
-        late = []                                                               # weights of the last loss_steps
+        late, align, prev = [], [], [State.unpack(x0).w]     # weights of the last loss_steps; [B] per step
 
         def keep(k, s):
             if k > steps - t.loss_steps:
                 late.append(s.w)
+            if t.align_weight:
+                align.append(alignment_loss(self.batch_graph, prev[0], s.w, xb, yb))
+                prev[0] = s.w
         final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
-                        generator=self.gen, callback=keep if t.loss_steps > 1 else None, data=stream)
+                        generator=self.gen, callback=keep if t.loss_steps > 1 or t.align_weight else None,
+                        data=stream)
         per_net = []
         for w in late or [final.w]:
             logits = task_forward(self.batch_graph, w, xb)                       # [B, N, C]
@@ -233,6 +246,9 @@ class MetaTrainer:
         if t.probe_weight:
             probe = probe_loss(self.batch_graph, final.w, xb, yb, t.probe_ridge).mean()
             loss = loss + t.probe_weight * probe
+        if align:
+            align = torch.stack(align).mean()                                   # over steps and networks
+            loss = loss + t.align_weight * align
         x_final = final.pack()                                                  # [E, 1 + H]
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
             feats = self.conv.features(self.batch_graph, x_final, stream()) if stream is not None else None
@@ -262,6 +278,8 @@ class MetaTrainer:
                "lr": self.sched.get_last_lr()[0]}
         if probe is not None:
             rec["probe"] = ddp.mean_scalar(probe.item(), self.device)
+        if torch.is_tensor(align):
+            rec["align"] = ddp.mean_scalar(align.item(), self.device)
         return rec
 
     def _is_spike(self, value: float) -> bool:

@@ -73,6 +73,17 @@ def test_train_time_limit_stops_cleanly_and_resumes_exactly(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+def test_train_xor_with_the_alignment_loss(tmp_path):
+    out = tmp_path / "xor"
+    assert main(["train", "--task", "xor", "--condition", "data", "--permute", "--align-weight", "1", "--out", str(out),
+                 "--arch", "8,5,2", *TINY_TRAIN]) == 0
+    history = read_json(out / "train.json")["history"]
+    assert len(history) == 3 and all(0 <= r["align"] <= 2 for r in history)
+    assert main(["grow", "--rule", str(out / "checkpoint.pt"), "--arch", "8,4,4,2", "--samples", "2", "--steps", "3",
+                 "--out", str(tmp_path / "g")]) == 0
+    assert read_json(tmp_path / "g" / "grow.json")["task"] == "xor"
+
+
 def test_grow_exports_plain_pytorch_models(iris_rule, tmp_path):
     assert main(["grow", "--rule", str(iris_rule), "--arch", "4,7,6,3", "--samples", "3", "--out", str(tmp_path)]) == 0
     data = read_json(tmp_path / "grow.json")

@@ -3,7 +3,7 @@ import gzip
 import pytest
 import torch
 
-from graphnca.data import load_images, load_iris, load_task, read_idx
+from graphnca.data import load_images, load_iris, load_task, load_xor, read_idx
 from graphnca.testing import write_fake_idx
 
 
@@ -36,5 +36,20 @@ def test_idx_errors(tmp_path):
 
 
 def test_unknown_task():
+    with pytest.raises(ValueError, match="dim >= 2"):
+        load_xor(dim=1)
     with pytest.raises(ValueError, match="unknown task"):
         load_task("cifar")
+
+
+def test_xor_task_is_fixed_balanced_and_not_linear():
+    d = load_task("xor")
+    assert d.x_train.shape == (8000, 8) and d.x_test.shape == (2000, 8) and d.num_classes == 2
+    assert torch.equal(d.y_train, (d.x_train[:, 0] * d.x_train[:, 1] > 0).long())
+    assert torch.equal(load_task("xor").x_test, d.x_test)                 # the same data for every run
+    assert abs(d.y_train.float().mean().item() - 0.5) < 0.03
+    # the best least-squares linear classifier is at chance: only hidden features can solve it
+    a = torch.cat([d.x_train, torch.ones(len(d.x_train), 1)], 1)
+    coef = torch.linalg.lstsq(a, d.y_train.float().unsqueeze(1) * 2 - 1).solution
+    acc = ((torch.cat([d.x_test, torch.ones(len(d.x_test), 1)], 1) @ coef).squeeze(1) > 0).long().eq(d.y_test)
+    assert acc.float().mean() < 0.55

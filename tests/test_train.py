@@ -118,6 +118,24 @@ def test_probe_needs_hidden_layers(tmp_path):
         MetaTrainer(cfg, tmp_path)
 
 
+def test_align_weight_adds_the_alignment_loss_to_the_meta_loss(tmp_path):
+    plain = MetaTrainer(tiny(pool_size=0, schedule="fixed:4"), tmp_path / "a")
+    aligned = MetaTrainer(tiny(pool_size=0, schedule="fixed:4", align_weight=0.5), tmp_path / "b")
+    a, b = plain.meta_step(), aligned.meta_step()       # same seed: same start states, data and rollout
+    assert "align" not in a and 0 <= b["align"] <= 2
+    assert b["loss"] == pytest.approx(a["loss"] + 0.5 * b["align"], rel=1e-5)
+    assert not torch.equal(params(plain), params(aligned))
+
+
+def test_bad_align_config(tmp_path):
+    with pytest.raises(ValueError, match="align_weight >= 0"):
+        MetaTrainer(tiny(align_weight=-1.0), tmp_path)
+    cfg = tiny(align_weight=1.0)
+    cfg.task.archs = ((4, 5, 3), (4, 3))
+    with pytest.raises(ValueError, match=r"align_weight > 0 needs a hidden layer in every architecture"):
+        MetaTrainer(cfg, tmp_path)
+
+
 def test_permute_draws_one_task_view_per_step(tmp_path):
     cfg = tiny("data", pool_size=0)
     cfg.task.permute = True
