@@ -44,7 +44,8 @@ def descent_direction(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor) -> Te
         if isinstance(logits, list):
             loss = sum(F.cross_entropy(o, y) for o in logits)
         else:
-            loss = F.cross_entropy(logits.transpose(1, 2), y.expand(logits.shape[0], -1), reduction="none").mean(1).sum()
+            per_net = F.cross_entropy(logits.transpose(1, 2), y.expand(logits.shape[0], -1), reduction="none")
+            loss = per_net.mean(1).sum()                                          # each network its own mean
         (grad,) = torch.autograd.grad(loss, wd)
     return -grad
 

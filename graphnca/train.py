@@ -127,14 +127,12 @@ def check_config(cfg: Config, data: TaskData) -> None:
                          "and pool_replace_every >= 1, pool_age >= 0")
     if t.probe_weight < 0 or not t.probe_ridge > 0:
         raise ValueError(f"need probe_weight >= 0 and probe_ridge > 0, got {t.probe_weight} and {t.probe_ridge}")
-    if t.probe_weight and any(len(a) < 3 for a in cfg.task.archs):
-        raise ValueError("probe_weight > 0 needs a hidden layer in every architecture, got "
-                         f"{[list(a) for a in cfg.task.archs if len(a) < 3]}")
     if t.align_weight < 0:
         raise ValueError(f"need align_weight >= 0, got {t.align_weight}")
-    if t.align_weight and any(len(a) < 3 for a in cfg.task.archs):
-        raise ValueError("align_weight > 0 needs a hidden layer in every architecture, got "
-                         f"{[list(a) for a in cfg.task.archs if len(a) < 3]}")
+    shallow = [list(a) for a in cfg.task.archs if len(a) < 3]
+    for name in ("probe_weight", "align_weight"):           # both losses score hidden layers
+        if getattr(t, name) and shallow:
+            raise ValueError(f"{name} > 0 needs a hidden layer in every architecture, got {shallow}")
     if t.damage_grow and not (t.damage and t.pool_size):
         raise ValueError(f"damage_grow={t.damage_grow} needs damage > 0 and a sample pool (pool_size > 0)")
     if t.damage_grow < 0:

@@ -75,8 +75,8 @@ def test_train_time_limit_stops_cleanly_and_resumes_exactly(tmp_path, capsys):
 
 def test_train_xor_with_the_alignment_loss(tmp_path):
     out = tmp_path / "xor"
-    assert main(["train", "--task", "xor", "--condition", "data", "--permute", "--align-weight", "1", "--out", str(out),
-                 "--arch", "8,5,2", *TINY_TRAIN]) == 0
+    assert main(["train", "--task", "xor", "--condition", "data", "--permute", "--align-weight", "1",
+                 "--out", str(out), "--arch", "8,5,2", *TINY_TRAIN]) == 0
     history = read_json(out / "train.json")["history"]
     assert len(history) == 3 and all(0 <= r["align"] <= 2 for r in history)
     assert main(["grow", "--rule", str(out / "checkpoint.pt"), "--arch", "8,4,4,2", "--samples", "2", "--steps", "3",

@@ -63,13 +63,14 @@ def load_iris(seed: int = 0, test_fraction: float = 0.2) -> TaskData:
 
 
 def load_xor(dim: int = 8, n_train: int = 8000, n_test: int = 2000, data_seed: int = 0) -> TaskData:
-    """XOR in ``dim`` dimensions: :math:`x \sim \mathcal{N}(0, I)`, label :math:`[x_0 x_1 > 0]`, the other
+    r"""XOR in ``dim`` dimensions: :math:`x \sim \mathcal{N}(0, I)`, label :math:`[x_0 x_1 > 0]`, the other
     coordinates are distractors.
 
     A task no readout of random hidden features solves and a trained network does (measured with Adam: a linear
     model 0.50, a readout trained on a random ``8-16-16-2`` / ``8-32-32-2`` tanh network 0.50 / 0.60, the whole
-    network > 0.99), so a rule can only grow a good network here by learning its hidden layers. The data is the same for every run
-    (``data_seed``); with ``TaskConfig.permute`` each meta-step moves the informative pair to random coordinates.
+    network > 0.99), so a rule can only grow a good network here by learning its hidden layers. The data is the
+    same for every run (``data_seed``); with ``TaskConfig.permute`` each meta-step moves the informative pair to
+    random coordinates.
     """
     if dim < 2:
         raise ValueError(f"xor needs dim >= 2, got {dim}")
