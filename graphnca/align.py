@@ -30,12 +30,6 @@ from .forward import task_forward
 from .graph import WeightGraph
 
 
-def hidden_mask(graph: WeightGraph) -> Tensor:
-    """``[E]`` bool: the weights and biases of every layer but each network's readout."""
-    last = torch.tensor([a.num_layers - 1 for a in graph.archs], device=graph.device)[graph.batch_w]  # [E]
-    return graph.layer != last
-
-
 def descent_direction(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """``[E]`` negative gradient of every network's mean cross-entropy on ``(x, y)`` at weights ``w`` (detached)."""
     with torch.enable_grad():
@@ -59,7 +53,7 @@ def alignment_loss(graph: WeightGraph, w_prev: Tensor, w_next: Tensor, x: Tensor
     shallow = [list(a.sizes) for a in graph.archs if a.num_layers < 2]
     if shallow:
         raise ValueError(f"the alignment loss needs a hidden layer; networks {shallow} have none")
-    keep = hidden_mask(graph).to(w_next.dtype)                                     # [E]
+    keep = graph.hidden_w.to(w_next.dtype)                                     # [E]
     target = descent_direction(graph, w_prev, x, y) * keep                         # [E], no autograd path
     delta = (w_next - w_prev) * keep                                               # [E]
     B, idx = graph.num_graphs, graph.batch_w

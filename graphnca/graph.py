@@ -205,6 +205,12 @@ class WeightGraph:
         return torch.repeat_interleave(torch.arange(self.num_graphs, device=self.device), sizes)
 
     @cached_property
+    def hidden_w(self) -> Tensor:
+        """``[E]`` bool: the weights and biases of every layer but each member network's readout."""
+        last = torch.tensor([a.num_layers - 1 for a in self.archs], device=self.device)[self.batch_w]  # [E]
+        return self.layer != last
+
+    @cached_property
     def dense_runs(self) -> tuple[list[tuple], Tensor]:
         """Block structure for the fast paths: ``(runs, sparse_nodes)``.
 

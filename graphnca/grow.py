@@ -6,7 +6,6 @@ import math
 import torch
 from torch import Tensor
 
-from .align import hidden_mask
 from .conditioning import DataStream
 from .forward import task_forward
 from .graph import WeightGraph, repeat
@@ -34,7 +33,7 @@ def layer_scale(graph: WeightGraph, hidden: float, output: float) -> Tensor:
     for name, v in (("hidden", hidden), ("output", output)):
         if not (math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} step scale must be a finite number >= 0, got {v}")
-    return torch.where(hidden_mask(graph), float(hidden), float(output)).unsqueeze(1)     # [E, 1]
+    return torch.where(graph.hidden_w, float(hidden), float(output)).unsqueeze(1)     # [E, 1]
 
 
 def growth_scale(graph: WeightGraph, hidden_size: int, output: float, hidden: float | None = None,

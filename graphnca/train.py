@@ -244,8 +244,8 @@ class MetaTrainer:
         if t.probe_weight:
             probe = probe_loss(self.batch_graph, final.w, xb, yb, t.probe_ridge).mean()
             loss = loss + t.probe_weight * probe
-        if align:
-            align = torch.stack(align).mean()                                   # over steps and networks
+        align = torch.stack(align).mean() if align else None                   # over steps and networks
+        if align is not None:
             loss = loss + t.align_weight * align
         x_final = final.pack()                                                  # [E, 1 + H]
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
@@ -276,7 +276,7 @@ class MetaTrainer:
                "lr": self.sched.get_last_lr()[0]}
         if probe is not None:
             rec["probe"] = ddp.mean_scalar(probe.item(), self.device)
-        if torch.is_tensor(align):
+        if align is not None:
             rec["align"] = ddp.mean_scalar(align.item(), self.device)
         return rec
 

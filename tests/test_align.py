@@ -3,19 +3,12 @@ import torch
 import torch.nn.functional as F
 
 from graphnca import WeightGraph, batch
-from graphnca.align import alignment_loss, descent_direction, hidden_mask
+from graphnca.align import alignment_loss, descent_direction
 from graphnca.forward import task_forward
 
 
 def labelled(n=32, d=3, classes=3):
     return torch.randn(n, d), torch.arange(n) % classes
-
-
-def test_hidden_mask_is_every_layer_but_the_readout():
-    g = batch([WeightGraph.from_sizes([3, 4, 3]), WeightGraph.from_sizes([3, 5, 2, 3])])
-    mask = hidden_mask(g)
-    # [3, 4, 3]: 12 + 4 hidden, 12 + 3 readout; [3, 5, 2, 3]: 15 + 5 + 10 + 2 hidden, 6 + 3 readout
-    assert mask.tolist() == [True] * 16 + [False] * 15 + [True] * 32 + [False] * 9
 
 
 def test_descent_direction_is_each_networks_own_negative_gradient():
@@ -34,7 +27,7 @@ def test_alignment_loss_is_zero_along_the_gradient_and_two_against_it():
     x, y = labelled()
     w = torch.randn(g.num_weights)
     d = descent_direction(g, w, x, y)
-    readout_noise = torch.randn(g.num_weights) * ~hidden_mask(g)      # the readout's update does not count
+    readout_noise = torch.randn(g.num_weights) * ~g.hidden_w      # the readout's update does not count
     assert alignment_loss(g, w, w + 0.1 * d + readout_noise, x, y).item() == pytest.approx(0.0, abs=1e-5)
     assert alignment_loss(g, w, w - 0.1 * d, x, y).item() == pytest.approx(2.0, abs=1e-5)
     assert alignment_loss(g, w, w + readout_noise, x, y).item() == pytest.approx(1.0)   # no hidden update
@@ -48,7 +41,7 @@ def test_alignment_loss_gradient_reaches_the_update_not_the_target():
     loss = alignment_loss(g, w, nxt, x, y)
     assert loss.shape == (2,) and torch.all((loss >= 0) & (loss <= 2))
     loss.sum().backward()
-    assert torch.all(nxt.grad[~hidden_mask(g)] == 0) and nxt.grad[hidden_mask(g)].abs().sum() > 0
+    assert torch.all(nxt.grad[~g.hidden_w] == 0) and nxt.grad[g.hidden_w].abs().sum() > 0
 
 
 def test_alignment_bad_input():

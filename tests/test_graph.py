@@ -76,3 +76,10 @@ def test_arch_dict_round_trip():
     m0 = torch.rand(2, 3) < 0.5
     a = Arch((3, 2, 1), True, (("relu",), ()), (m0, None))
     assert Arch.from_dict(a.to_dict()).key() == a.key()
+
+
+def test_hidden_weights_are_every_layer_but_the_readout():
+    g = graphnca.batch([graphnca.WeightGraph.from_sizes([3, 4, 3]), graphnca.WeightGraph.from_sizes([3, 5, 2, 3])])
+    mask = g.hidden_w
+    # [3, 4, 3]: 12 + 4 hidden, 12 + 3 readout; [3, 5, 2, 3]: 15 + 5 + 10 + 2 hidden, 6 + 3 readout
+    assert mask.tolist() == [True] * 16 + [False] * 15 + [True] * 32 + [False] * 9
