@@ -18,6 +18,25 @@ error is propagated backwards through the task network. A hidden weight learns a
 local rule — the weights next to the outputs turn what they see into hidden state, and the neighbourhood means of
 the next updates carry it one layer further back per step.
 
+``condition="moments"`` adds six numbers, all still of the weight's own two neurons. With
+:math:`s_i^n = \sigma'(\text{pre-activation of } i)` the slope of the source neuron (1 for an input, 0 for a bias
+unit):
+
+.. math::
+    f^{\mathrm{mom}}_e = \big[\ \tfrac1B \textstyle\sum_n s_i^n,\ \tfrac1B \sum_n s_i^n a_i^n,\
+          \tfrac1B \sum_n s_i^n a_i^n a_j^n,\ \tfrac1B \sum_n s_i^n a_j^n,\
+          \tfrac1B \sum_n s_i^n a_i^n \varepsilon_j^n,\ \tfrac1B \sum_n s_i^n \varepsilon_j^n \ \big]
+
+Why these: a hidden weight's gradient is :math:`\tfrac1B \sum_n a_i^n \delta_j^n` with a per-example credit
+:math:`\delta_j^n` that no weight sees. Replacing :math:`\delta_j^n` by its regression on the target's own
+activity, :math:`\alpha_j a_j^n + \beta_j`, gives :math:`\alpha_j \langle a_i a_j\rangle + \beta_j \langle
+a_i\rangle` — the weight's own Hebbian term and source mean times two numbers of its target neuron. And
+:math:`\alpha_i, \beta_i` of a neuron are sums over its outgoing weights of the weight times these moments times
+:math:`\alpha_j, \beta_j` of the next neuron (exact at the last hidden layer, a regression below it), so a rule
+with state, neighbourhood sums and products can pass them back one layer per step. The seven features cannot form
+them: the slope-weighted terms are missing. ``benchmarks/local_credit.py`` measures what hand-written local
+learners reach with either set.
+
 The features are observations: computed under ``torch.no_grad()`` from the current weights, so growth never runs
 autograd through a task network, and meta-training backpropagates through the rule's use of the features but not
 through how the features would change with the weights. Cost per step: one forward pass of every network on the
@@ -31,25 +50,28 @@ from torch import Tensor
 
 from .forward import layer_outputs
 
-CONDITIONS = ("none", "data")
-NUM_DATA_FEATURES = 7
+CONDITIONS = ("none", "data", "moments")
+_NUM_FEATURES = {"none": 0, "data": 7, "moments": 13}
 
 
 def num_features(condition: str) -> int:
     """Extra per-weight inputs of the rule for a conditioning mode."""
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; choose one of {CONDITIONS}")
-    return NUM_DATA_FEATURES if condition == "data" else 0
+    return _NUM_FEATURES[condition]
 
 
 @torch.no_grad()
-def data_features(graph, w: Tensor, x: Tensor, y: Tensor) -> Tensor:
-    """Per-weight data features ``[E, 7]`` (see the module docstring) of every network in ``graph``.
+def data_features(graph, w: Tensor, x: Tensor, y: Tensor, condition: str = "data") -> Tensor:
+    """Per-weight data features ``[E, F]`` (see the module docstring) of every network in ``graph``: ``F = 7``
+    for ``condition="data"``, 13 for ``"moments"`` (the seven, then the six moments).
 
     Args:
         graph: a :class:`~graphnca.WeightGraph` (one network or a batch of any architectures).
         w: ``[E]`` current weights. x: ``[B, in]`` inputs. y: ``[B]`` integer labels.
     """
+    if num_features(condition) == 0:
+        raise ValueError("condition 'none' has no data features")
     if w.shape != (graph.num_weights,):
         raise ValueError(f"w must have shape [{graph.num_weights}], got {list(w.shape)}")
     if x.dim() != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
@@ -60,25 +82,31 @@ def data_features(graph, w: Tensor, x: Tensor, y: Tensor) -> Tensor:
     n_cls = {a.sizes[-1] for a in graph.archs}
     if int(y.max()) >= min(n_cls) or int(y.min()) < 0:
         raise ValueError(f"labels must lie in [0, {min(n_cls)}) for networks with {sorted(n_cls)} outputs")
-    neuron = w.new_zeros(graph.num_neurons, 3)       # [N, 3]: mean, std, mean error of every neuron's output
-    pair = w.new_zeros(graph.num_weights, 2)         # [E, 2]: Hebbian and error-Hebbian terms of every weight
+    moments = condition == "moments"
+    n_neuron, n_pair = (5, 6) if moments else (3, 2)
+    neuron = w.new_zeros(graph.num_neurons, n_neuron)  # [N, 3 | 5]: mean, std, mean error (, mean s, mean s*a)
+    pair = w.new_zeros(graph.num_weights, n_pair)      # [E, 2 | 6]: Hebbian, error-Hebbian (, the four moments)
     runs, _ = graph.dense_runs
     member = 0
-    for w0, n0, k, e_a, n_a, _ in runs:              # runs: consecutive members of one architecture
+    for w0, n0, k, e_a, n_a, _ in runs:                # runs: consecutive members of one architecture
         arch = graph.archs[member]
         member += k
         _run_features(arch, w[w0:w0 + k * e_a].view(k, e_a), x, y,
-                      neuron[n0:n0 + k * n_a].view(k, n_a, 3), pair[w0:w0 + k * e_a].view(k, e_a, 2))
-    return torch.cat([neuron[graph.src, :2], neuron[graph.dst], pair], dim=1)
+                      neuron[n0:n0 + k * n_a].view(k, n_a, n_neuron), pair[w0:w0 + k * e_a].view(k, e_a, n_pair))
+    cols = [neuron[graph.src, :2], neuron[graph.dst, :3], pair[:, :2]]
+    if moments:
+        cols += [neuron[graph.src, 3:], pair[:, 2:]]
+    return torch.cat(cols, dim=1)
 
 
 def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: Tensor) -> None:
-    """Fill ``neuron [k, N_a, 3]`` and ``pair [k, E_a, 2]`` for ``k`` networks of one architecture."""
-    sizes, B = arch.sizes, x.shape[0]
-    outs = layer_outputs(arch, w, x)                                   # L x [k, B, size]
+    """Fill ``neuron [k, N_a, 3 | 5]`` and ``pair [k, E_a, 2 | 6]`` for ``k`` networks of one architecture."""
+    sizes, B, k = arch.sizes, x.shape[0], w.shape[0]
+    moments = pair.shape[-1] > 2
+    outs, slopes = layer_outputs(arch, w, x, slopes=True) if moments else (layer_outputs(arch, w, x), None)
     probs = torch.softmax(outs[-1], dim=-1)
     err = probs - torch.nn.functional.one_hot(y, sizes[-1]).to(probs.dtype)  # [k, B, C]
-    acts = [x.expand(w.shape[0], -1, -1), *outs[:-1], probs]           # every layer's neuron outputs
+    acts = [x.expand(k, -1, -1), *outs[:-1], probs]                    # every layer's neuron outputs
     base = 0
     for a in acts:
         neuron[:, base:base + a.shape[-1], 0] = a.mean(1)
@@ -87,21 +115,31 @@ def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: T
     neuron[:, base - sizes[-1]:base, 2] = err.mean(1)
     if arch.bias:
         neuron[:, base:, 0] = 1.0                                      # bias units: constant output 1
+    if moments:                                                        # slopes s: 1 at inputs, 0 at bias units
+        s = [torch.ones_like(acts[0]), *slopes[:-1]]                   # the slopes of every layer's sources
+        base = 0
+        for a, sl in zip(acts, s):
+            neuron[:, base:base + a.shape[-1], 3] = sl.mean(1)
+            neuron[:, base:base + a.shape[-1], 4] = (sl * a).mean(1)
+            base += a.shape[-1]
     off = 0
     for l, (n_w, n_b) in enumerate(arch.layer_counts()):
         src, dst = acts[l], acts[l + 1]
-        hebb = torch.matmul(dst.transpose(1, 2), src) / B              # [k, out, in]
-        eh = torch.matmul(err.transpose(1, 2), src) / B if l == arch.num_layers - 1 else None
+        last = l == arch.num_layers - 1
+        terms = [(0, src, dst), (1, src, err if last else None)]        # (column, source signal, target signal)
+        if moments:
+            terms += [(2, s[l] * src, dst), (3, s[l], dst), (4, s[l] * src, err if last else None),
+                      (5, s[l], err if last else None)]
         mask = arch.mask(l)
         keep = None if mask is None else mask.flatten().to(w.device)
-        for col, t in ((0, hebb), (1, eh)):
-            if t is not None:
-                flat = t.flatten(1)
+        for col, a, b in terms:
+            if b is not None:
+                flat = (torch.matmul(b.transpose(1, 2), a) / B).flatten(1)  # [k, out * in]
                 pair[:, off:off + n_w, col] = flat if keep is None else flat[:, keep]
         off += n_w
-        if n_b:
+        if n_b:                                                        # the bias unit: a = 1, s = 0
             pair[:, off:off + n_b, 0] = dst.mean(1)
-            if l == arch.num_layers - 1:
+            if last:
                 pair[:, off:off + n_b, 1] = err.mean(1)
             off += n_b
 

@@ -26,19 +26,41 @@ def layer_params(arch: Arch, w: Tensor) -> list[tuple[Tensor, Tensor | None]]:
     return out
 
 
-def layer_outputs(arch: Arch, w: Tensor, x: Tensor) -> list[Tensor]:
+def layer_outputs(arch: Arch, w: Tensor, x: Tensor, slopes: bool = False):
     """Every layer's output (after its activations) of stacked networks ``w: [k, E_a]`` on ``x: [N, in]`` or
-    ``[k, N, in]``: a list of ``L`` tensors ``[k, N, sizes[l + 1]]``."""
+    ``[k, N, in]``: a list of ``L`` tensors ``[k, N, sizes[l + 1]]``.
+
+    ``slopes=True`` (for observations, e.g. :mod:`graphnca.conditioning`) also returns each layer's activation
+    derivative at its pre-activation (same shapes; ones for a layer without activation), differentiating the
+    element-wise activations alone: the outputs are then detached from ``w``.
+    """
     modules = [[acts.from_spec(s) for s in group] for group in arch.activations]
-    y, outs = x, []
+    y, outs, ds = x, [], []
     for (W, b), group in zip(layer_params(arch, w), modules):
         y = torch.matmul(y, W.transpose(-1, -2))                        # [k, N, out]
         if b is not None:
             y = y + b.unsqueeze(-2)
+        if slopes:
+            y, d = _slope(group, y)
+            ds.append(d)
+        else:
+            for act in group:
+                y = act(y)
+        outs.append(y)
+    return (outs, ds) if slopes else outs
+
+
+def _slope(group, z: Tensor) -> tuple[Tensor, Tensor]:
+    """``(act(z), act'(z))`` of element-wise activations, on a detached copy: no gradient reaches the weights."""
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        y = z
         for act in group:
             y = act(y)
-        outs.append(y)
-    return outs
+        if y is z:                                          # no activation: slope 1
+            return z.detach(), torch.ones_like(z)
+        d, = torch.autograd.grad(y.sum(), z)
+    return y.detach(), d
 
 
 def task_forward(graph: WeightGraph, w: Tensor, x: Tensor) -> Tensor | list[Tensor]:

@@ -19,9 +19,12 @@ class RuleConfig:
     step_size: float = 0.1           # bound on |Δw|, |Δh| per update (tanh output times this)
     fire_rate: float = 1.0           # probability a weight updates per step (<1: asynchronous, as in GNCA)
     neighbourhood: str = "incident"
-    condition: str = "none"          # none: the paper's data-free rule | data: sees activity and output errors
+    condition: str = "none"          # none: the paper's data-free rule | data: sees activity and output errors |
+                                     # moments: data plus slope-weighted co-activities (graphnca.conditioning)
     deadzone: float = 0.2            # MLP outputs with |z| <= this give exactly no update: grown networks can be
                                      # exact fixed points instead of drifting by tiny residual updates
+    interaction: int = 0             # multiplicative units in the rule's first layer (products of two linear maps
+                                     # of the input): products such as credit x Hebbian term in one layer
 
 
 class LocalRule(nn.Module):
@@ -39,36 +42,54 @@ class LocalRule(nn.Module):
     :math:`F` extra inputs per weight (0 for the data-free rule; the data features of
     :mod:`graphnca.conditioning` for a conditioned one) follow the perception.
 
+    With ``interaction = r > 0`` the first hidden layer also holds ``r`` multiplicative units,
+    :math:`[\,\mathrm{ReLU}(W p + b),\ (A p + a) \odot (C p + c)\,]`: a product of two things a weight sees (say
+    a credit in its neighbours' states and its own Hebbian term) is one layer away instead of being approximated by
+    ReLUs. The three maps are one ``Linear`` of width ``widths[0] + 2r``, so the no-grad engine's neuron-level
+    factoring of the first layer still applies.
+
     Shapes:
         - **input:** perception :math:`(E, 3(1+H) + F)`
         - **output:** update :math:`(E, 1+H)`
     """
 
     def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, extra_inputs: int = 0,
-                 deadzone: float = 0.0):
+                 deadzone: float = 0.0, interaction: int = 0):
         super().__init__()
-        if hidden_size < 0 or extra_inputs < 0 or not widths or any(w < 1 for w in widths) or not deadzone >= 0:
-            raise ValueError(f"need hidden_size >= 0, extra_inputs >= 0, at least one positive width and "
-                             f"deadzone >= 0, got {hidden_size}, {extra_inputs}, {widths}, {deadzone}")
+        if (hidden_size < 0 or extra_inputs < 0 or not widths or any(w < 1 for w in widths) or not deadzone >= 0
+                or interaction < 0):
+            raise ValueError(f"need hidden_size >= 0, extra_inputs >= 0, at least one positive width, deadzone >= 0 "
+                             f"and interaction >= 0, got {hidden_size}, {extra_inputs}, {widths}, {deadzone}, "
+                             f"{interaction}")
         self.hidden_size, self.step_size, self.deadzone = int(hidden_size), float(step_size), float(deadzone)
         self.state_dim, self.extra_inputs = 1 + self.hidden_size, int(extra_inputs)
+        self.widths, self.interaction = tuple(int(w) for w in widths), int(interaction)
         self.in_dim = 3 * self.state_dim + self.extra_inputs
-        dims = [self.in_dim, *widths]
-        self.first = nn.Linear(dims[0], dims[1])
+        r = self.interaction
+        self.first = nn.Linear(self.in_dim, widths[0] + 2 * r)          # [ReLU units | A | C]
         rest: list[nn.Module] = [nn.ReLU()]
-        for a, b in zip(dims[1:-1], dims[2:]):
-            rest += [nn.Linear(a, b), nn.ReLU()]
-        last = nn.Linear(dims[-1], self.state_dim)
+        prev = widths[0] + r
+        for b in widths[1:]:
+            rest += [nn.Linear(prev, b), nn.ReLU()]
+            prev = b
+        last = nn.Linear(prev, self.state_dim)
         nn.init.zeros_(last.weight), nn.init.zeros_(last.bias)
         self.rest = nn.Sequential(*rest, last)
 
     @classmethod
     def from_config(cls, cfg: RuleConfig) -> "LocalRule":
-        return cls(cfg.hidden_size, tuple(cfg.widths), cfg.step_size, num_features(cfg.condition), cfg.deadzone)
+        return cls(cfg.hidden_size, tuple(cfg.widths), cfg.step_size, num_features(cfg.condition), cfg.deadzone,
+                   cfg.interaction)
 
     def head(self, z: Tensor) -> Tensor:
-        """Everything after the first linear layer: pre-activation ``[E, width] -> [E, 1 + H]``."""
-        z = self.rest(z)                                                       # [E, 1 + H]
+        """Everything after the first linear layer: pre-activation ``[E, width + 2r] -> [E, 1 + H]``."""
+        r = self.interaction
+        if r:
+            w = z.shape[1] - 2 * r
+            z = torch.cat([torch.relu(z[:, :w]), z[:, w:w + r] * z[:, w + r:]], dim=1)   # [E, width + r]
+            z = self.rest[1:](z)                                               # the ReLU is applied above
+        else:
+            z = self.rest(z)                                                   # [E, 1 + H]
         if self.deadzone:   # straight-through gradient: the untrained rule (all z = 0) must still learn
             z = z + (F.softshrink(z, self.deadzone) - z).detach()
         return self.step_size * torch.tanh(z)

@@ -16,40 +16,56 @@ from graphnca.testing import assert_permutation_equivariant, node_permutation
 from .strategies import graphs
 
 
-def conditioned(hidden_size=3, **kw):
-    conv = MetaNCAConv(hidden_size=hidden_size, widths=(16,), condition="data", fire_rate=1.0, **kw)
+def conditioned(hidden_size=3, condition="data", **kw):
+    conv = MetaNCAConv(hidden_size=hidden_size, widths=(16,), condition=condition, fire_rate=1.0, **kw)
     for p in conv.parameters():      # the zero-initialised last layer would make every check trivial
         nn.init.normal_(p, std=0.3)
     return conv.eval()
 
 
-def reference_features(graph, w, x, y):
-    """Brute force: every neuron's output on every example ``[B, N]``, then the seven numbers per weight."""
+def _neuron_outputs(mods, x):
+    """Brute force, one network: every layer's outputs and activation slopes ``[B, size]`` by autograd."""
+    outs, slopes, h = [], [], x
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.Linear):
+            z = m(h).detach().requires_grad_(True)
+            h = z
+        else:
+            h = m(h)
+        if i + 1 == len(mods) or isinstance(mods[i + 1], nn.Linear):
+            slopes.append(torch.autograd.grad(h.sum(), z)[0] if h is not z else torch.ones_like(z))
+            outs.append(h.detach())
+            h = h.detach()
+    return outs, slopes
+
+
+def reference_features(graph, w, x, y, moments=False):
+    """Brute force: every neuron's output (and slope) on every example ``[B, N]``, then the features per weight."""
     out = []
     for g, wg in zip(graph.unbatch(), graph.split(w)):
         arch, mods, B = g.archs[0], list(to_sequential(g, wg)), x.shape[0]
-        outs, h = [], x
-        for i, m in enumerate(mods):
-            h = m(h)
-            if i + 1 == len(mods) or isinstance(mods[i + 1], nn.Linear):
-                outs.append(h)
+        outs, slopes = _neuron_outputs(mods, x)
         probs = torch.softmax(outs[-1], 1)
         bias = [torch.ones(B, arch.num_layers)] if arch.bias else []
         A = torch.cat([x, *outs[:-1], probs, *bias], 1)                       # [B, N]
+        S = torch.cat([torch.ones_like(x), *slopes[:-1], torch.zeros_like(probs), *[0 * b for b in bias]], 1)
         err = torch.zeros_like(A)
         c = arch.sizes[-1]
         err[:, sum(arch.sizes) - c:sum(arch.sizes)] = probs - nn.functional.one_hot(y, c).float()
-        s, d = A[:, g.src], A[:, g.dst]
+        s, d, e, sl = A[:, g.src], A[:, g.dst], err[:, g.dst], S[:, g.src]
         sd = lambda a: (a - a.mean(0)).pow(2).mean(0).sqrt()          # noqa: E731  population std, by hand
-        out.append(torch.stack([s.mean(0), sd(s), d.mean(0), sd(d),
-                                err[:, g.dst].mean(0), (s * d).mean(0), (s * err[:, g.dst]).mean(0)], 1))
+        cols = [s.mean(0), sd(s), d.mean(0), sd(d), e.mean(0), (s * d).mean(0), (s * e).mean(0)]
+        if moments:
+            cols += [sl.mean(0), (sl * s).mean(0), (sl * s * d).mean(0), (sl * d).mean(0), (sl * s * e).mean(0),
+                     (sl * e).mean(0)]
+        out.append(torch.stack(cols, 1))
     return torch.cat(out)
 
 
 @settings(max_examples=25, deadline=None)
 @given(graphs(max_width=5))
 def test_features_match_brute_force_on_mixed_batches(g):
-    other = graphnca.WeightGraph.from_sizes([g.archs[0].sizes[0], 3, g.archs[0].sizes[-1]])
+    other = graphnca.WeightGraph.from_sizes([g.archs[0].sizes[0], 3, g.archs[0].sizes[-1]], activation="tanh")
     big = graphnca.batch([g, other, g, g])          # mixed architectures, repeated members in several runs
     w = torch.randn(big.num_weights)
     x = torch.randn(6, g.archs[0].sizes[0])
@@ -60,12 +76,43 @@ def test_features_match_brute_force_on_mixed_batches(g):
     # a batch's features are its members' features, stacked
     singles = [data_features(m, wm, x, y) for m, wm in zip(big.unbatch(), big.split(w))]
     torch.testing.assert_close(f, torch.cat(singles), atol=1e-6, rtol=0)
+    # the moments: the same seven first, then six slope-weighted co-activities
+    m = data_features(big, w, x, y, condition="moments")
+    assert m.shape == (big.num_weights, 13) and torch.equal(m[:, :7], f)
+    torch.testing.assert_close(m, reference_features(big, w, x, y, moments=True), atol=1e-5, rtol=1e-5)
 
 
-def test_paths_agree_and_rule_is_equivariant():
+def test_moments_give_the_regressed_credit_of_the_last_hidden_layer():
+    # the module docstring's claim: from the moments of a neuron's outgoing weights, sum_k W_kj (<s a eps_k> -
+    # <s eps_k> mu_j) / var_j is exactly the regression slope on a_j of its backpropagated credit delta_j
+    g = graphnca.WeightGraph.from_sizes([5, 6, 3], activation="tanh")
+    w, x, y = torch.randn(g.num_weights), torch.randn(40, 5), torch.randint(3, (40,))
+    f = data_features(g, w, x, y, condition="moments")
+    out = g.layer == 1
+    out_w = out & (g.src < 11)                                         # weights from hidden neurons 5..10
+    W = w[out_w].view(3, 6)
+    mu, var = f[out_w, 0].view(3, 6)[0], f[out_w, 1].view(3, 6)[0] ** 2
+    alpha = (W * (f[out_w, 11].view(3, 6) - f[out_w, 12].view(3, 6) * mu)).sum(0) / var
+    # per-example credit by autograd (the reference only the test may use)
+    mods = to_sequential(g, w)
+    a = mods[1](mods[0](x)).detach().requires_grad_(True)              # [B, 6] hidden outputs
+    z = mods[2](a)
+    loss = nn.functional.cross_entropy(z, y, reduction="sum")
+    (dz,) = torch.autograd.grad(loss, a)                              # sum_k W_kj eps_k per example
+    delta = dz * (1 - a.detach() ** 2)                                # times tanh's slope
+    a = a.detach()
+    slope = ((delta - delta.mean(0)) * (a - a.mean(0))).mean(0) / a.var(0, unbiased=False)
+    torch.testing.assert_close(alpha, slope, atol=1e-5, rtol=1e-4)
+    # the seven data features alone give a different number (no slope weighting)
+    seven = (W * (f[out_w, 6].view(3, 6) - f[out_w, 4].view(3, 6) * mu)).sum(0) / var
+    assert not torch.allclose(seven, slope, atol=1e-3)
+
+
+@pytest.mark.parametrize("condition, interaction", [("data", 0), ("moments", 0), ("moments", 5)])
+def test_paths_agree_and_rule_is_equivariant(condition, interaction):
     g = graphnca.batch([graphnca.WeightGraph.from_sizes([4, 5, 3, 3], activation="tanh"),
                         graphnca.WeightGraph.from_sizes([4, 6, 3], masks=[torch.rand(6, 4) < 0.6, None])])
-    conv = conditioned()
+    conv = conditioned(condition=condition, interaction=interaction)
     x = torch.randn(g.num_weights, 4)
     data = (torch.randn(8, 4), torch.randint(3, (8,)))
     ref = conv(x, graph=g, data=data)                                    # autograd path (parameters need grad)
@@ -113,12 +160,13 @@ def _update(conv, g, x, data):
         return conv(x, graph=g, data=data) - x
 
 
-def test_locality_input_a_weight_cannot_see():
+@pytest.mark.parametrize("condition", ["data", "moments"])
+def test_locality_input_a_weight_cannot_see(condition):
     # input 0 reaches hidden unit 0 only; weights that touch neither input 0, hidden 0 nor an output cannot see it
     mask = torch.ones(3, 4, dtype=torch.bool)
     mask[1:, 0] = False
     g = graphnca.WeightGraph.from_sizes([4, 3, 2], activation="tanh", masks=[mask, None])
-    conv, x = conditioned(), torch.randn(g.num_weights, 4)
+    conv, x = conditioned(condition=condition), torch.randn(g.num_weights, 4)
     inputs, labels = torch.randn(16, 4), torch.randint(2, (16,))
     changed = inputs.clone()
     changed[:, 0] = torch.randn(16) * 3
@@ -130,10 +178,11 @@ def test_locality_input_a_weight_cannot_see():
     assert not torch.allclose(d0[~blind], d1[~blind])    # and the change is visible where it may be
 
 
-def test_labels_reach_only_weights_into_outputs():
+@pytest.mark.parametrize("condition", ["data", "moments"])
+def test_labels_reach_only_weights_into_outputs(condition):
     # the error exists at output neurons only: a hidden weight's first update cannot depend on the labels
     g = graphnca.WeightGraph.from_sizes([4, 5, 4, 3], activation="tanh")
-    conv, x = conditioned(), torch.randn(g.num_weights, 4)
+    conv, x = conditioned(condition=condition), torch.randn(g.num_weights, 4)
     inputs = torch.randn(16, 4)
     d0 = _update(conv, g, x, (inputs, torch.randint(3, (16,))))
     d1 = _update(conv, g, x, (inputs, torch.randint(3, (16,))))
@@ -188,6 +237,10 @@ def test_bad_inputs():
         conditioned()(x, graph=g, data=(data[0], torch.full((8,), 3)))
     with pytest.raises(ValueError, match="unknown condition"):
         MetaNCAConv(condition="labels")
+    with pytest.raises(ValueError, match="condition 'none' has no data features"):
+        data_features(g, x[:, 0], *data, condition="none")
+    with pytest.raises(ValueError, match="features must be"):
+        conditioned(condition="moments")(x, graph=g, features=torch.zeros(g.num_weights, 7))
     with pytest.raises(ValueError, match="needs data="):
         rollout(conditioned(), g, State.unpack(x), 2)
     with pytest.raises(ValueError, match="extra inputs"):

@@ -22,9 +22,10 @@ class MetaNCAConv(MessagePassing):
 
     where :math:`R` is the shared :class:`~graphnca.LocalRule`, :math:`N_f, N_b` the forward / backward
     neighbourhoods and :math:`\rho` the fire rate (training only; in eval every weight updates, :math:`m_e = 1`).
-    With ``condition="data"`` the rule's input also holds the weight's data features :math:`f_e`
-    (:mod:`graphnca.conditioning`: its two neurons' activity on a mini-batch, their co-activity and, at output
-    neurons, the error), computed without autograd from ``data=(x, y)`` or passed precomputed as ``features``.
+    With ``condition="data"`` (or ``"moments"``) the rule's input also holds the weight's data features
+    :math:`f_e` (:mod:`graphnca.conditioning`: its two neurons' activity on a mini-batch, their co-activity and,
+    at output neurons, the error; ``"moments"`` adds slope-weighted co-activities), computed without autograd
+    from ``data=(x, y)`` or passed precomputed as ``features``.
 
     Called with line-graph ``edge_index_f, edge_index_b`` it is a plain PyG layer (mean aggregation over the given
     edges). Called with ``graph=WeightGraph`` it takes the O(E) hub path: neuron-level sums (dense blocks reduced
@@ -34,7 +35,7 @@ class MetaNCAConv(MessagePassing):
     which is cheaper to differentiate (``benchmarks/perception.py``).
 
     Args:
-        hidden_size, widths, step_size, fire_rate, neighbourhood, condition, deadzone: see
+        hidden_size, widths, step_size, fire_rate, neighbourhood, condition, deadzone, interaction: see
             :class:`~graphnca.RuleConfig`.
         rule: an existing :class:`~graphnca.LocalRule` to share (its sizes win over ``hidden_size``/``widths``).
 
@@ -47,13 +48,14 @@ class MetaNCAConv(MessagePassing):
 
     def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, fire_rate: float = 0.5,
                  neighbourhood: str = "incident", condition: str = "none", rule: LocalRule | None = None,
-                 deadzone: float = 0.0):
+                 deadzone: float = 0.0, interaction: int = 0):
         super().__init__(aggr="mean", node_dim=0)
         check_neighbourhood(neighbourhood)
         if not 0.0 < fire_rate <= 1.0:
             raise ValueError(f"fire_rate must be in (0, 1], got {fire_rate}")
         n_feat = num_features(condition)
-        self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size, n_feat, deadzone)
+        self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size, n_feat, deadzone,
+                                                            interaction)
         if self.rule.extra_inputs != n_feat:
             raise ValueError(f"condition {condition!r} needs a rule with {n_feat} extra inputs, the given rule has "
                              f"{self.rule.extra_inputs}")
@@ -78,7 +80,7 @@ class MetaNCAConv(MessagePassing):
 
     def features(self, graph: WeightGraph, x: Tensor, data: tuple[Tensor, Tensor]) -> Tensor:
         """``[E, F]`` data features of states ``x`` on ``data = (inputs, labels)`` (no autograd)."""
-        return data_features(graph, x[:, 0].detach(), *data)
+        return data_features(graph, x[:, 0].detach(), *data, condition=self.condition)
 
     def _check_features(self, x: Tensor, graph, data, features) -> Tensor | None:
         f = self.rule.extra_inputs
@@ -154,7 +156,6 @@ class MetaNCAConv(MessagePassing):
 
     def __repr__(self) -> str:
         r = self.rule
-        widths = [m.out_features for m in [r.first, *r.rest] if isinstance(m, torch.nn.Linear)]
-        return (f"{self.__class__.__name__}(hidden_size={r.hidden_size}, widths={tuple(widths[:-1])}, "
+        return (f"{self.__class__.__name__}(hidden_size={r.hidden_size}, widths={r.widths}, "
                 f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r}, condition={self.condition!r}, "
-                f"deadzone={r.deadzone})")
+                f"deadzone={r.deadzone}, interaction={r.interaction})")

@@ -1,0 +1,176 @@
+"""Local credit: how far hand-written local learners get with what a data-conditioned weight sees.
+
+Usage: ``python benchmarks/local_credit.py [--task xor|mnist|...] [--data-root DIR] [--arch 8,32,32,2]
+[--nets 10] [--steps 40,200,1000,3000] [--lr 0.1,0.3,1] [--learners readout,data,moments,backprop]``.
+
+No rule and no meta-training: each learner takes ``--nets`` fresh networks and, for every step, one mini-batch
+of ``--batch`` training examples, then moves every weight by ``-lr`` times its estimate of the loss gradient.
+
+* ``readout``: the output layer's exact gradient, which is its own error-Hebbian feature; hidden layers frozen.
+* ``data``: reads only the seven features of ``condition="data"`` (:mod:`graphnca.conditioning`), the weights
+  and sums over each neuron's outgoing weights. Output layer as ``readout``; each hidden neuron ``j`` gets a
+  credit ``(alpha_j, beta_j)``: the regression on ``a_j`` of the credit ``sum_k W_kj * credit_k`` its outgoing
+  weights pass back, formed from their covariances (error-Hebbian minus means at the outputs, Hebbian minus means
+  below); its incoming weights move by ``alpha_j * Hebbian + beta_j * source mean``.
+* ``moments``: the same computation from the thirteen features of ``condition="moments"``, whose slope-weighted
+  moments make the regression exact at the last hidden layer (the module docstring derives it).
+* ``backprop``: the exact gradient by autograd (a reference no rule may use).
+
+``--timing``: the local learners pass credit through all layers within one step (``now``); a rule moves it one
+layer per growth step through its states. ``mixed``: a neuron's credit from the previous step (previous batch and
+weights) meets the weight's Hebbian term of this step, as in a rule whose states hold credit only. ``delayed``:
+each hidden layer applies its whole update (credit and Hebbian term of the same batch) one step later per layer
+from the output, as a rule that also keeps its own previous statistics in its state could. References for what
+the features allow, not bounds on what a rule can learn.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from _util import report, table
+from grad_alignment import loss_gradient
+
+import graphnca
+from graphnca.conditioning import DataStream, data_features
+from graphnca.data import load_task
+from graphnca.forward import layer_params
+from graphnca.graph import repeat
+from graphnca.grow import accuracy
+from graphnca.state import init_weights
+
+LEARNERS = ("readout", "data", "moments", "backprop")
+# feature columns (graphnca.conditioning): sources' mean / std, targets' mean, mean error, Hebbian, error-Hebbian,
+# then the moments: sources' mean slope s and mean s*a, and <s a_i a_j>, <s a_j>, <s a_i eps_j>, <s eps_j>
+MU_I, SD_I, MU_J, ERR_J, HEBB, EHEBB, S_I, SA_I, SAA, SA, SAE, SE = 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12
+
+
+def local_direction(arch, w, feats, moments: bool, prev=None):
+    """``([k, E_a], credit)``: gradient estimate of ``k`` dense networks from their features ``[k, E_a, F]`` (see
+    above), and each hidden layer's neuron credit ``(alpha, beta)``. With ``prev`` (the previous step's credit,
+    ``--timing mixed``) a neuron's credit is formed from the next layer's previous credit, and weights move by
+    their target's previous credit."""
+    col = {c: layer_params(arch, feats[..., c]) for c in range(feats.shape[-1])}   # per layer (W-like, b-like)
+    P, L = layer_params(arch, w), arch.num_layers
+    grads, credit = [None] * L, [None] * L
+    grads[L - 1] = col[EHEBB][L - 1]                                # exact: <a_i eps_j>, and <eps_j> for biases
+    for l in range(L - 1, 0, -1):                                   # credit of the neurons that layer l reads
+        W = P[l][0]                                                 # [k, out, in]
+        f = {c: t[l][0] for c, t in col.items()}                    # [k, out, in] each
+        mu, var = f[MU_I][:, 0], f[SD_I][:, 0].square().clamp_min(1e-6)   # [k, in]: any row holds the source's
+        nxt = (prev if prev is not None else credit)[l + 1] if l < L - 1 else None
+        if nxt is None and l < L - 1:                               # nothing has arrived yet (first lagged step)
+            alpha = beta = torch.zeros_like(mu)
+        else:
+            if l == L - 1 and moments:
+                cov, mean = W * (f[SAE] - f[SE] * mu[:, None]), W * f[SE]
+            elif l == L - 1:
+                cov, mean = W * (f[EHEBB] - f[ERR_J] * mu[:, None]), W * f[ERR_J]
+            elif moments:
+                a, b = nxt[0][..., None], nxt[1][..., None]         # [k, out, 1]: the next neurons' credit
+                cov = W * (a * (f[SAA] - f[SA] * mu[:, None]) + b * (f[SA_I] - f[S_I] * mu[:, None]))
+                mean = W * (a * f[SA] + b * f[S_I])
+            else:
+                a, b = nxt[0][..., None], nxt[1][..., None]
+                cov = W * a * (f[HEBB] - f[MU_J] * mu[:, None])
+                mean = W * (a * f[MU_J] + b)
+            alpha = cov.sum(1) / var                                # [k, in]: sums over outgoing weights
+            beta = mean.sum(1) - alpha * mu
+        credit[l] = (alpha, beta)
+        use = credit[l] if prev is None else prev[l]
+        if use is None:
+            use = (torch.zeros_like(alpha), torch.zeros_like(beta))
+        (hebb, hebb_b), (mu_src, mu_src_b) = col[HEBB][l - 1], col[MU_I][l - 1]
+        grads[l - 1] = (use[0][..., None] * hebb + use[1][..., None] * mu_src, use[0] * hebb_b + use[1] * mu_src_b)
+    return torch.cat([t.flatten(1) for g in grads for t in g if t is not None], dim=1), credit
+
+
+def direction(learner, graph, w, x, y, k, prev=None):
+    """``([E], credit)``: update direction (a gradient estimate) of every network for one mini-batch, and the
+    local learners' neuron credit (``prev``: the previous step's, for ``--timing mixed``)."""
+    if learner == "backprop":
+        return loss_gradient(graph, w, x, y), None
+    feats = data_features(graph, w, x, y, condition="moments" if learner == "moments" else "data")
+    if learner == "readout":
+        g = feats[:, EHEBB].clone()
+        g[graph.hidden_w] = 0.0
+        return g, None
+    feats = feats.view(k, graph.num_weights // k, -1)                    # [k, E_a, F]
+    d, credit = local_direction(graph.archs[0], w.view(k, -1), feats, learner == "moments", prev)
+    return d.flatten(), credit
+
+
+def run(learner, lr, graph, data, a, eval_at):
+    gen = torch.Generator().manual_seed(a.seed)
+    big = repeat(graph, a.nets)
+    w = init_weights(big, a.weight_init, gen) * a.weight_scale          # [E]: the same start for every learner
+    stream = DataStream(data.x_train, data.y_train, a.batch, gen)
+    row, credit, L = {"learner": learner, "lr": lr}, [None] * graph.archs[0].num_layers, graph.archs[0].num_layers
+    late = (L - 1 - big.layer).clamp_min(0)        # [E] "delayed": steps each layer's part waits (0 at the output)
+    past = []                                      # the last L directions, newest last
+    for t in range(1, max(eval_at) + 1):
+        d, credit = direction(learner, big, w, *stream(), a.nets, credit if a.timing == "mixed" else None)
+        if a.timing == "delayed":
+            past = (past + [d])[-L:]
+            d = torch.zeros_like(w)
+            for k in range(len(past)):             # layer l moves by its part of the direction k steps ago
+                d[late == k] = past[-1 - k][late == k]
+        w = w - lr * d
+        if t in eval_at:
+            row[f"acc@{t}"] = accuracy(big, w, data.x_test, data.y_test).mean().item()
+    return row
+
+
+def plot(d, plt):
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    steps = d["steps"]
+    for learner in d["config"]["learners"].split(","):
+        rows = [r for r in d["rows"] if r["learner"] == learner]
+        best = max(rows, key=lambda r: r[f"acc@{steps[-1]}"])
+        ax.plot(steps, [best[f"acc@{t}"] for t in steps], "o-", label=f"{learner} (lr {best['lr']:g})")
+    ax.set(xscale="log", xlabel="updates (one mini-batch each)", ylabel="test accuracy",
+           title=f"{d['task']} {d['config']['arch']}: local learners, best lr each")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="xor")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--arch", default="8,32,32,2")
+    ap.add_argument("--activation", default="tanh")
+    ap.add_argument("--nets", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", default="40,200,1000,3000", help="updates at which to evaluate")
+    ap.add_argument("--lr", default="0.1,0.3,1")
+    ap.add_argument("--learners", default=",".join(LEARNERS))
+    ap.add_argument("--weight-init", default="kaiming")
+    ap.add_argument("--weight-scale", type=float, default=1.0)
+    ap.add_argument("--timing", choices=["now", "mixed", "delayed"], default="now",
+                    help="when credit arrives (module docstring)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default="benchmarks/results")
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    learners = a.learners.split(",")
+    if unknown := set(learners) - set(LEARNERS):
+        raise ValueError(f"unknown learners {sorted(unknown)}; choose from {LEARNERS}")
+    eval_at, lrs = sorted({int(v) for v in a.steps.split(",")}), [float(v) for v in a.lr.split(",")]
+    data = load_task(a.task, data_root=a.data_root)
+    graph = graphnca.WeightGraph.from_sizes([int(v) for v in a.arch.split(",")], activation=a.activation)
+    rows = []
+    for learner, lr in tqdm([(m, lr) for m in learners for lr in lrs], desc="learners"):
+        rows.append(run(learner, lr, graph, data, a, set(eval_at)))
+    print(table(rows, ["learner", "lr"] + [f"acc@{t}" for t in eval_at]))
+    name = f"local_credit_{a.task}_{a.arch.replace(',', '-')}" + ("" if a.timing == "now" else f"_{a.timing}")
+    report(Path(a.out), name, {"config": vars(a), "task": data.name, "steps": eval_at, "rows": rows}, plot)
+
+
+if __name__ == "__main__":
+    main()
