@@ -14,7 +14,9 @@ of ``--batch`` training examples, then moves every weight by ``-lr`` times its e
   below); its incoming weights move by ``alpha_j * Hebbian + beta_j * source mean``.
 * ``moments``: the same computation from the thirteen features of ``condition="moments"``, whose slope-weighted
   moments make the regression exact at the last hidden layer (the module docstring derives it).
-* ``backprop``: the exact gradient by autograd (a reference no rule may use).
+* ``oracle``: the form ``alpha_j * Hebbian + beta_j * source mean`` with ``(alpha_j, beta_j)`` the regression on
+  ``a_j`` of the true per-example backpropagated credit: the best a perfect local credit of this form can do.
+* ``backprop``: the exact gradient by autograd. Both are references no rule may use.
 
 ``--timing``: the local learners pass credit through all layers within one step (``now``); a rule moves it one
 layer per growth step through its states. ``mixed``: a neuron's credit from the previous step (previous batch and
@@ -37,12 +39,12 @@ from grad_alignment import loss_gradient
 import graphnca
 from graphnca.conditioning import DataStream, data_features
 from graphnca.data import load_task
-from graphnca.forward import layer_params
+from graphnca.forward import layer_outputs, layer_params
 from graphnca.graph import repeat
 from graphnca.grow import accuracy
 from graphnca.state import init_weights
 
-LEARNERS = ("readout", "data", "moments", "backprop")
+LEARNERS = ("readout", "data", "moments", "oracle", "backprop")
 # feature columns (graphnca.conditioning): sources' mean / std, targets' mean, mean error, Hebbian, error-Hebbian,
 # then the moments: sources' mean slope s and mean s*a, and <s a_i a_j>, <s a_j>, <s a_i eps_j>, <s eps_j>
 MU_I, SD_I, MU_J, ERR_J, HEBB, EHEBB, S_I, SA_I, SAA, SA, SAE, SE = 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12
@@ -88,11 +90,33 @@ def local_direction(arch, w, feats, moments: bool, prev=None):
     return torch.cat([t.flatten(1) for g in grads for t in g if t is not None], dim=1), credit
 
 
+def oracle_direction(arch, w, x, y):
+    """``[k, E_a]``: per hidden neuron, the regression on its output of its per-example backpropagated credit
+    (computed here by hand, a reference), times its incoming weights' Hebbian terms and source means."""
+    outs, slopes = layer_outputs(arch, w, x, slopes=True)              # L x [k, B, size]
+    P, L, B = layer_params(arch, w), arch.num_layers, x.shape[0]
+    acts = [x.expand(w.shape[0], -1, -1), *outs[:-1]]
+    delta = torch.softmax(outs[-1], -1) - torch.nn.functional.one_hot(y, arch.sizes[-1])      # [k, B, C]
+    grads = [(delta.transpose(1, 2) @ acts[-1] / B, delta.mean(1))]
+    for l in range(L - 1, 0, -1):
+        delta = (delta @ P[l][0]) * slopes[l - 1]                      # [k, B, size_l]: true per-example credit
+        a = acts[l]
+        mu, var = a.mean(1), a.var(1, unbiased=False).clamp_min(1e-6)
+        alpha = ((delta - delta.mean(1, keepdim=True)) * (a - mu[:, None])).mean(1) / var
+        beta = delta.mean(1) - alpha * mu
+        src = acts[l - 1]
+        hebb = a.transpose(1, 2) @ src / B                            # [k, out, in]
+        grads.insert(0, (alpha[..., None] * hebb + beta[..., None] * src.mean(1)[:, None], alpha * mu + beta))
+    return torch.cat([t.flatten(1) for g in grads for t in g], dim=1)
+
+
 def direction(learner, graph, w, x, y, k, prev=None):
     """``([E], credit)``: update direction (a gradient estimate) of every network for one mini-batch, and the
     local learners' neuron credit (``prev``: the previous step's, for ``--timing mixed``)."""
     if learner == "backprop":
         return loss_gradient(graph, w, x, y), None
+    if learner == "oracle":
+        return oracle_direction(graph.archs[0], w.view(k, -1), x, y).flatten(), None
     feats = data_features(graph, w, x, y, condition="moments" if learner == "moments" else "data")
     if learner == "readout":
         g = feats[:, EHEBB].clone()
@@ -169,6 +193,7 @@ def main(argv=None):
         rows.append(run(learner, lr, graph, data, a, set(eval_at)))
     print(table(rows, ["learner", "lr"] + [f"acc@{t}" for t in eval_at]))
     name = f"local_credit_{a.task}_{a.arch.replace(',', '-')}" + ("" if a.timing == "now" else f"_{a.timing}")
+    name += "" if a.learners == ",".join(LEARNERS) else "_" + a.learners.replace(",", "-")
     report(Path(a.out), name, {"config": vars(a), "task": data.name, "steps": eval_at, "rows": rows}, plot)
 
 

@@ -279,6 +279,7 @@ def test_local_credit_learners_and_smoke(tmp_path, monkeypatch):
                      alpha * a.mean(1) + beta], dim=1)                 # [W0, b0] of each network
     got, credit = lc.direction("moments", graph, w, x, y, 2)
     torch.testing.assert_close(got.view(2, -1)[:, :ref.shape[1]], ref, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(lc.direction("oracle", graph, w, x, y, 2)[0], got, atol=1e-5, rtol=1e-4)
     seven = lc.direction("data", graph, w, x, y, 2)[0].view(2, -1)[:, :ref.shape[1]]
     assert not torch.allclose(seven, ref, atol=1e-3)
     # lagged: this step's hidden update uses the credit handed over, and hands on this step's own
@@ -292,5 +293,5 @@ def test_local_credit_learners_and_smoke(tmp_path, monkeypatch):
         run("local_credit.py", "--arch", "8,6,5,2", "--nets", "2", "--steps", "1,3", "--lr", "0.1,0.3", "--timing",
             timing, out=tmp_path)
         data = json.loads((tmp_path / f"local_credit_xor_8-6-5-2_{timing}.json").read_text())
-        assert len(data["rows"]) == 8 and all(0 <= r["acc@3"] <= 1 for r in data["rows"])
+        assert len(data["rows"]) == 10 and all(0 <= r["acc@3"] <= 1 for r in data["rows"])
         assert (tmp_path / f"local_credit_xor_8-6-5-2_{timing}.png").stat().st_size > 1000
