@@ -132,7 +132,8 @@ def run(learner, lr, graph, data, a, eval_at):
     big = repeat(graph, a.nets)
     w = init_weights(big, a.weight_init, gen) * a.weight_scale          # [E]: the same start for every learner
     stream = DataStream(data.x_train, data.y_train, a.batch, gen)
-    row, credit, L = {"learner": learner, "lr": lr}, [None] * graph.archs[0].num_layers, graph.archs[0].num_layers
+    L = graph.archs[0].num_layers
+    row, credit = {"learner": learner, "lr": lr}, [None] * L
     late = (L - 1 - big.layer).clamp_min(0)        # [E] "delayed": steps each layer's part waits (0 at the output)
     past = []                                      # the last L directions, newest last
     for t in range(1, max(eval_at) + 1):
