@@ -295,3 +295,86 @@ def test_local_credit_learners_and_smoke(tmp_path, monkeypatch):
         data = json.loads((tmp_path / f"local_credit_xor_8-6-5-2_{timing}.json").read_text())
         assert len(data["rows"]) == 10 and all(0 <= r["acc@3"] <= 1 for r in data["rows"])
         assert (tmp_path / f"local_credit_xor_8-6-5-2_{timing}.png").stat().st_size > 1000
+
+
+def test_rule_fit_teacher_is_the_delayed_learner_and_smoke(tmp_path, monkeypatch):
+    """The teacher, reading only a rule's inputs, moves output weights by their exact gradient at once and hidden
+    weights one step later by the local_credit moments learner's update for the earlier batch; the fitted rule is
+    a checkpoint that `graphnca grow` takes."""
+    import importlib.util
+
+    import torch
+
+    import graphnca
+    from graphnca.conditioning import data_features
+    from graphnca.graph import repeat
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    mods = {}
+    for name in ("local_credit", "rule_fit"):
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        mods[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mods[name])
+    lc, rf = mods["local_credit"], mods["rule_fit"]
+    graph = repeat(graphnca.WeightGraph.from_sizes((4, 5, 3), activation="tanh"), 2)
+    hid, out, lr = graph.hidden_w, ~graph.hidden_w, 0.3
+    x0 = torch.cat([torch.randn(graph.num_weights, 1), torch.zeros(graph.num_weights, 5)], 1)
+    batches = [(torch.randn(30, 4), torch.randint(3, (30,))) for _ in range(2)]
+    xs = [x0]
+    for xb, yb in batches:      # gain 3 = the outputs' count: the learner sums over them, the rule takes means
+        f = data_features(graph, xs[-1][:, 0], xb, yb, condition="moments")
+        xs.append(xs[-1] + rf.teacher_delta(graph, xs[-1], f, lr, gain=3.0, eps=1e-12))
+    d1, d2 = xs[1][:, 0] - x0[:, 0], xs[2][:, 0] - xs[1][:, 0]
+    assert torch.equal(d1[hid], torch.zeros_like(d1[hid]))             # no credit has arrived yet
+    for d, w, (xb, yb) in ((d1, x0[:, 0], batches[0]), (d2, xs[1][:, 0], batches[1])):
+        torch.testing.assert_close(d[out], -lr * lc.loss_gradient(graph, w, xb, yb)[out], atol=1e-5, rtol=1e-4)
+    learner = lc.direction("moments", graph, x0[:, 0], *batches[0], 2)[0]
+    torch.testing.assert_close(d2[hid], -lr * learner[hid], atol=1e-5, rtol=1e-4)
+    ro = rf.teacher_delta(graph, xs[1], f, lr, eps=1e-12, readout=True)[:, 0]
+    assert torch.equal(ro[hid], torch.zeros_like(ro[hid]))
+
+    run("rule_fit.py", "--fit-arch", "8,4,2", "--arch", "8,6,2", "--nets", "2", "--fit-steps", "6",
+        "--fit-samples", "3", "--dagger", "1", "--epochs", "1", "--widths", "8", "--interaction", "2",
+        "--steps", "2,4", out=tmp_path)
+    data = json.loads((tmp_path / "rule_fit_xor.json").read_text())
+    assert [r["who"] for r in data["rows"]] == ["teacher", "readout", "student"] * 2
+    assert [f["round"] for f in data["fits"]] == [0, 1] and all(0 <= r["acc@4"] <= 1 for r in data["rows"])
+    assert (tmp_path / "rule_fit_xor.png").stat().st_size > 1000
+    run("rule_fit.py", "--rule", str(tmp_path / "rule_fit_xor.pt"), "--arch", "8,6,2", "--nets", "2", "--steps", "2",
+        out=tmp_path)
+    rows = json.loads((tmp_path / "rule_eval_xor.json").read_text())["rows"]
+    assert [(r["arch"], r["who"], r["fitted"]) for r in rows] == [
+        (arch, who, arch == "8,4,2") for arch in ("8,4,2", "8,6,2") for who in ("teacher", "readout", "rule_fit_xor")]
+    subprocess.run([sys.executable, "-m", "graphnca", "grow", "--rule", str(tmp_path / "rule_fit_xor.pt"),
+                    "--arch", "8,6,2", "--samples", "2", "--steps", "3", "--out", str(tmp_path / "grow")],
+                   check=True, capture_output=True, text=True, timeout=300)
+    assert list((tmp_path / "grow").glob("*.json"))
+
+
+def test_shipped_xor_rule_grows_the_hidden_layer(monkeypatch):
+    """`xor_moments_fit_long_pool.pt` (README, session 18) learns what the readout alone cannot: after 1000 growth
+    steps its xor networks beat the same networks and batches with only the output layer learning."""
+    import importlib.util
+
+    import torch
+
+    import graphnca
+    from graphnca.conditioning import DataStream
+    from graphnca.data import load_task
+    from graphnca.experiments.common import load_rule
+    from graphnca.graph import repeat
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("rule_fit", BENCH / "rule_fit.py")
+    rf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rf)
+    conv, cfg = load_rule(BENCH / "results" / "rules" / "xor_moments_fit_long_pool.pt")
+    assert (cfg.task.task, cfg.rule.condition, cfg.rule.neighbourhood) == ("xor", "moments", "consecutive")
+    data, g = load_task("xor"), repeat(graphnca.WeightGraph.from_sizes((8, 32, 2), activation="tanh"), 4)
+    acc = {}
+    for who, step in (("rule", lambda x, f: conv.eval()(x, graph=g, features=f) - x),
+                      ("readout", lambda x, f: rf.teacher_delta(g, x, f, 0.3, readout=True))):
+        gen = torch.Generator().manual_seed(0)
+        stream = DataStream(data.x_train, data.y_train, cfg.task.grow_batch, gen)
+        acc[who] = rf.grow(g, step, rf.fresh(g, conv.hidden_size, gen), stream, 1000, {1000}, data)[0][1000]
+    assert acc["rule"] > acc["readout"] + 0.15, acc

@@ -77,10 +77,12 @@ def test_shipped_rules_load_and_step(path):
     import graphnca
     from graphnca.experiments.common import load_rule
     conv, cfg = load_rule(path)
-    assert load_checkpoint(path)["rule_only"] and cfg.rule.condition == "data" and cfg.task.task == "mnist"
-    g = graphnca.WeightGraph.from_sizes([784, 5, 10])
+    assert load_checkpoint(path)["rule_only"] and cfg.rule.condition in ("data", "moments")
+    assert cfg.task.task in ("mnist", "xor")                       # the MNIST rules and session 18's xor rules
+    n_in, n_out = cfg.task.archs[0][0], cfg.task.archs[0][-1]
+    g = graphnca.WeightGraph.from_sizes([n_in, 5, n_out], activation=cfg.task.activation)
     state = graphnca.init_state(g, conv.hidden_size, cfg.init)
-    x, y = torch.rand(8, 784), torch.randint(0, 10, (8,))
+    x, y = torch.rand(8, n_in), torch.randint(0, n_out, (8,))
     with torch.no_grad():
         out = graphnca.rollout(conv, g, state, 2, data=lambda: (x, y))
     assert torch.isfinite(out.w).all() and not torch.equal(out.w, state.w)
