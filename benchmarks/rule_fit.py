@@ -50,10 +50,11 @@ from graphnca.experiments.common import load_rule
 from graphnca.graph import batch
 from graphnca.grow import accuracy
 from graphnca.perception import neuron_means, perceive_hub
-from graphnca.state import InitConfig, init_weights
+from graphnca.state import InitConfig, init_state
 from graphnca.train import Config, TaskConfig
 
 SD_J = 3   # feature column of the target's standard deviation (graphnca.conditioning)
+INIT = InitConfig(weight_init="kaiming", weight_scale=1.0, hidden_init="zeros")
 
 
 def teacher_delta(graph, x, feats, lr: float, gain: float = 1.0, eps: float = 0.0, readout: bool = False):
@@ -69,9 +70,8 @@ def teacher_delta(graph, x, feats, lr: float, gain: float = 1.0, eps: float = 0.
 
 
 def fresh(graph, hidden: int, gen):
-    """Fresh states: Kaiming weights at full scale (as ``local_credit.py``), hidden states 0."""
-    w = init_weights(graph, "kaiming", gen)                              # [E]
-    return torch.cat([w[:, None], w.new_zeros(len(w), hidden)], dim=1)  # [E, 1 + H]
+    """``[E, 1 + H]`` fresh states: Kaiming weights at full scale (as ``local_credit.py``), hidden states 0."""
+    return init_state(graph, hidden, INIT, gen).pack()
 
 
 @torch.no_grad()
@@ -182,7 +182,7 @@ def main(argv=None):
         cfg = Config(rule=replace(graphnca.RuleConfig(), hidden_size=hidden, widths=conv.rule.widths,
                                   step_size=a.step_size, fire_rate=1.0, neighbourhood="consecutive",
                                   condition="moments", deadzone=0.0, interaction=a.interaction),
-                     init=InitConfig(weight_init="kaiming", weight_scale=1.0, hidden_init="zeros"),
+                     init=INIT,
                      task=TaskConfig(task=a.task, archs=tuple(fit_archs), activation=a.activation,
                                      grow_batch=a.batch))
         save_checkpoint(out / f"{name}.pt", {"config": cfg.to_dict(), "rule": conv.state_dict(), "step": 0,
