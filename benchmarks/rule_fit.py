@@ -155,7 +155,8 @@ def main(argv=None):
     hidden = 4 + (a.normalize > 0)
 
     def batch_of(archs):
-        return batch([graphnca.WeightGraph.from_sizes(s, activation=a.activation) for s in archs for _ in range(a.nets)])
+        return batch([graphnca.WeightGraph.from_sizes(s, activation=a.activation)
+                      for s in archs for _ in range(a.nets)])
 
     def teach(x, f, g, readout=False):
         return teacher_delta(g, x, f, a.lr, a.hidden_gain, a.normalize, readout)
