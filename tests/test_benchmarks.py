@@ -1,4 +1,5 @@
 """Smoke-run every benchmark script at tiny sizes (seconds); nothing is timed or asserted about speed."""
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,6 +11,15 @@ import pytest
 from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def bench_module(name, monkeypatch):
+    """Import ``benchmarks/NAME.py`` as a module (benchmarks import their sibling ``_util``, hence the path)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(script, *args, out):
@@ -131,14 +141,9 @@ def test_gpu_grid_script_quick_on_cpu(tmp_path):
 
 def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
     """The readout fit separates separable features exactly; the script probes every growth length it is given."""
-    import importlib.util
-
     import torch
 
-    spec = importlib.util.spec_from_file_location("readout_probe", BENCH / "readout_probe.py")
-    monkeypatch.syspath_prepend(str(BENCH))                  # the script imports its sibling _util
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = bench_module("readout_probe", monkeypatch)
     y = torch.arange(60) % 3
     f = torch.nn.functional.one_hot(y, 3).float() + 0.1 * torch.randn(60, 3)       # [60, 3], separable
     acc = probe.fit_readout(torch.stack([f, torch.randn(60, 3)]), y, torch.stack([f, f]), y, iters=50, l2=0.0)
@@ -157,18 +162,13 @@ def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
 def test_grad_alignment_cosines_gradients_and_smoke(tmp_path, monkeypatch):
     """Cosines per layer against the negative gradient; the batched gradient equals plain PyTorch's for each network;
     the script reports every requested growth step."""
-    import importlib.util
-
     import torch
 
     import graphnca
     from graphnca.forward import layer_outputs, layer_params
     from graphnca.graph import repeat
 
-    spec = importlib.util.spec_from_file_location("grad_alignment", BENCH / "grad_alignment.py")
-    monkeypatch.syspath_prepend(str(BENCH))                  # the script imports its sibling _util
-    ga = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ga)
+    ga = bench_module("grad_alignment", monkeypatch)
     g = torch.randn(2, 5)
     layer = torch.tensor([0, 0, 1, 1, 1])
     dw = torch.cat([-3 * g[:, :2], 2 * g[:, 2:]], dim=1)      # descends on layer 0, climbs on layer 1
@@ -208,14 +208,9 @@ def test_grad_alignment_cosines_gradients_and_smoke(tmp_path, monkeypatch):
 
 def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
     """The scale is chosen on held-out training data at the longest growth length; every scale x T is reported."""
-    import importlib.util
-
     import torch
 
-    spec = importlib.util.spec_from_file_location("step_scale", BENCH / "step_scale.py")
-    monkeypatch.syspath_prepend(str(BENCH))
-    ss = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ss)
+    ss = bench_module("step_scale", monkeypatch)
     rows = [{"scale": 1.0, "steps": 5, "val_mean": 0.9}, {"scale": 1.0, "steps": 9, "val_mean": 0.5},
             {"scale": 0.5, "steps": 9, "val_mean": 0.7}, {"scale": 0.2, "steps": 9, "val_mean": 0.7},
             {"scale": 0.5, "hidden_scale": 0.0, "steps": 9, "val_mean": 0.7},
@@ -243,18 +238,13 @@ def test_step_scale_selects_on_validation(tmp_path, monkeypatch):
 def test_local_credit_learners_and_smoke(tmp_path, monkeypatch):
     """The local learners read only the features: the output layer gets its exact gradient, and with one hidden
     layer the moments learner's hidden update is exactly the regressed credit (alpha_j <a_i a_j> + beta_j <a_i>)."""
-    import importlib.util
-
     import torch
 
     import graphnca
     from graphnca.forward import layer_outputs, layer_params
     from graphnca.graph import repeat
 
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("local_credit", BENCH / "local_credit.py")
-    lc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lc)
+    lc = bench_module("local_credit", monkeypatch)
     graph = repeat(graphnca.WeightGraph.from_sizes((4, 5, 3), activation="tanh"), 2)
     arch, w = graph.archs[0], torch.randn(graph.num_weights)
     x, y = torch.randn(30, 4), torch.randint(3, (30,))
@@ -301,21 +291,13 @@ def test_rule_fit_teacher_is_the_delayed_learner_and_smoke(tmp_path, monkeypatch
     """The teacher, reading only a rule's inputs, moves output weights by their exact gradient at once and hidden
     weights one step later by the local_credit moments learner's update for the earlier batch; the fitted rule is
     a checkpoint that `graphnca grow` takes."""
-    import importlib.util
-
     import torch
 
     import graphnca
     from graphnca.conditioning import data_features
     from graphnca.graph import repeat
 
-    monkeypatch.syspath_prepend(str(BENCH))
-    mods = {}
-    for name in ("local_credit", "rule_fit"):
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        mods[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mods[name])
-    lc, rf = mods["local_credit"], mods["rule_fit"]
+    lc, rf = bench_module("local_credit", monkeypatch), bench_module("rule_fit", monkeypatch)
     graph = repeat(graphnca.WeightGraph.from_sizes((4, 5, 3), activation="tanh"), 2)
     hid, out, lr = graph.hidden_w, ~graph.hidden_w, 0.3
     x0 = torch.cat([torch.randn(graph.num_weights, 1), torch.zeros(graph.num_weights, 5)], 1)
@@ -354,8 +336,6 @@ def test_rule_fit_teacher_is_the_delayed_learner_and_smoke(tmp_path, monkeypatch
 def test_shipped_xor_rule_grows_the_hidden_layer(monkeypatch):
     """`xor_moments_fit_long_pool.pt` (README, session 18) learns what the readout alone cannot: after 1000 growth
     steps its xor networks beat the same networks and batches with only the output layer learning."""
-    import importlib.util
-
     import torch
 
     import graphnca
@@ -364,10 +344,7 @@ def test_shipped_xor_rule_grows_the_hidden_layer(monkeypatch):
     from graphnca.experiments.common import load_rule
     from graphnca.graph import repeat
 
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("rule_fit", BENCH / "rule_fit.py")
-    rf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rf)
+    rf = bench_module("rule_fit", monkeypatch)
     conv, cfg = load_rule(BENCH / "results" / "rules" / "xor_moments_fit_long_pool.pt")
     assert (cfg.task.task, cfg.rule.condition, cfg.rule.neighbourhood) == ("xor", "moments", "consecutive")
     data, g = load_task("xor"), repeat(graphnca.WeightGraph.from_sizes((8, 32, 2), activation="tanh"), 4)
