@@ -1,7 +1,8 @@
 """Rule fit: can the local rule represent a local learner that learns hidden layers? Teacher forcing, then growth.
 
 Usage: ``python benchmarks/rule_fit.py [--task xor] [--fit-arch 8,16,2 --fit-arch 8,32,2 ...] [--arch 8,64,2 ...]
-[--widths 128,128] [--interaction 32] [--dagger 1] [--out DIR]``; evaluation only: ``--rule CKPT [--rule ...]``.
+[--widths 128,128] [--interaction 32] [--dagger 1] [--balanced] [--out DIR]``; evaluation only: ``--rule CKPT
+[--rule ...]``.
 
 Meta-training a ``condition="moments"`` rule from scratch finds no hidden-layer learning (README, session 17)
 although a hand-written local learner on the same features does. This script separates "cannot represent" from
@@ -23,7 +24,12 @@ leaving its target) and its thirteen features ``f`` — for networks with one hi
 The student is a :class:`~graphnca.LocalRule` fitted by plain regression (teacher forcing) to the teacher's one-step
 map ``(perception, features) -> (dw, dh)`` on states from the teacher's own trajectories, each channel's error
 scaled by its spread; ``--dagger N`` adds ``N`` rounds of states from the student's own trajectories, labelled by
-the teacher. Then the student grows fresh networks on its own, and the teacher, the student and the readout alone
+the teacher. On MNIST that fit fails (the student's networks collapse): its inputs span seven orders of magnitude,
+the output weights' large updates drown the hidden weights' small ones in the error, and a column the teacher holds
+at 0 (the mean ``cov`` of the weights leaving a hidden neuron: softmax outputs sum to 1) gets weights no row
+constrains, which the student's own drift then reads. ``--balanced`` fits in inputs scaled per column, cuts those
+columns, and scales the error per channel within hidden and within output weights (:func:`balance`).
+Then the student grows fresh networks on its own, and the teacher, the student and the readout alone
 (``dw = -lr f_ehebb``, hidden weights fixed) are compared on the fitting architectures and unseen ones, from the
 same networks and batches. The fitted rule is written as a checkpoint that ``graphnca grow`` and ``graphnca train
 --init-from`` take. ``--rule CKPT`` (repeatable) fits nothing: it compares those rules (say, the fit and the fit
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,27 +97,61 @@ def grow(graph, step, x, stream, steps: int, eval_at, data, keep=None):
 
 
 def rows(graph, seen, teach):
-    """Regression rows: inputs ``[n, 3(1+H) + 13]`` as the rule sees them, targets ``[n, 1 + H]``."""
+    """Regression rows: inputs ``[n, 3(1+H) + 13]`` as the rule sees them, targets ``[n, 1 + H]``, and ``[n]``
+    which rows are hidden weights."""
     xs = [torch.cat([perceive_hub(graph, x, "consecutive"), f], 1) for x, f in seen]
     ys = [teach(x, f) for x, f in seen]
-    return torch.cat(xs), torch.cat(ys)
+    return torch.cat(xs), torch.cat(ys), graph.hidden_w.repeat(len(seen))
 
 
-def fit(rule, X, Y, scale, epochs: int, lr: float, bs: int, gen):
-    """Adam on the squared error, channel ``k`` scaled by ``scale[k]``; returns ``1 - R^2`` per channel."""
+@contextmanager
+def standardized(first: torch.nn.Linear, spread):
+    """Reparametrise ``first`` to take ``p / spread`` while inside, then fold back to raw inputs — the same
+    function throughout, but Adam steps in scaled coordinates (MNIST's columns span seven orders of magnitude)."""
+    with torch.no_grad():
+        first.weight *= spread
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            first.weight /= spread
+
+
+def fit(rule, X, Y, scale, epochs: int, lr: float, bs: int, gen, spread=None):
+    """Adam on the squared error, scaled by ``scale`` (``[1 + H]`` per channel, or ``[n, 1 + H]`` per row);
+    returns ``1 - R^2`` per channel. With ``spread`` the rule is fitted on ``X / spread`` (:func:`standardized`)."""
+    if spread is not None:
+        with standardized(rule.first, spread):
+            _adam(rule, X / spread, Y, scale, epochs, lr, bs, gen)
+    else:
+        _adam(rule, X, Y, scale, epochs, lr, bs, gen)
+    with torch.no_grad():
+        err = torch.cat([(rule(X[i]) - Y[i]) for i in torch.arange(len(X)).split(65536)]).square()   # [n, 1 + H]
+    return err, (err.mean(0) / Y.var(0).clamp_min(1e-16)).tolist()        # 1 - R^2 per channel
+
+
+def _adam(rule, X, Y, scale, epochs: int, lr: float, bs: int, gen):
     opt = torch.optim.Adam(rule.parameters(), lr=lr)
     n = len(X)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * ((n + bs - 1) // bs))
     for _ in range(epochs):
         for idx in torch.randperm(n, generator=gen).split(bs):
-            loss = ((rule(X[idx]) - Y[idx]) / scale).square().mean()
+            s = scale[idx] if scale.dim() == 2 else scale
+            loss = ((rule(X[idx]) - Y[idx]) / s).square().mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-    with torch.no_grad():
-        err = torch.cat([(rule(X[i]) - Y[i]) for i in torch.arange(n).split(65536)]).square().mean(0)
-    return (err / Y.var(0).clamp_min(1e-16)).tolist()                    # 1 - R^2 per channel
+
+
+def group_rel_err(err, Y, hid):
+    """``1 - R^2`` per channel within hidden and within output weights (``None`` where the teacher's target is
+    constant there, as ``c, m`` at hidden weights)."""
+    out = {}
+    for name, m in (("hidden", hid), ("output", ~hid)):
+        var = Y[m].var(0)
+        out[name] = [None if v <= 0 else e / v for e, v in zip(err[m].mean(0).tolist(), var.tolist())]
+    return out
 
 
 def main(argv=None):
@@ -135,6 +176,9 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--fit-lr", type=float, default=3e-3)
     ap.add_argument("--fit-batch", type=int, default=4096)
+    ap.add_argument("--balanced", action="store_true",
+                    help="inputs scaled per column, dead columns cut, errors scaled per channel within hidden and "
+                         "within output weights (see balance())")
     ap.add_argument("--steps", default="40,200,1000,3000", help="growth steps at which to evaluate")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -210,22 +254,44 @@ def fit_rule(a, data, g_fit, teach, hidden: int, gen):
                               a.interaction)
     conv = graphnca.MetaNCAConv(rule=rule, fire_rate=1.0, neighbourhood="consecutive", condition="moments").eval()
     keep = set(torch.randperm(a.fit_steps, generator=gen)[:a.fit_samples].add(1).tolist())
-    fits, X, Y, t0 = [], None, None, time.time()
+    fits, X, Y, hid, dropped, t0 = [], None, None, None, 0, time.time()
     for rnd in range(1 + a.dagger):                 # round 0: teacher trajectories; then the student's own
         stream = DataStream(data.x_train, data.y_train, a.batch, gen)
         step = (lambda x, f: teach(x, f, g_fit)) if rnd == 0 else (lambda x, f: conv(x, graph=g_fit, features=f) - x)
-        _, seen = grow(g_fit, step, fresh(g_fit, hidden, gen), stream, a.fit_steps, set(), data, keep)
-        Xr, Yr = rows(g_fit, seen, lambda x, f: teach(x, f, g_fit))
+        # the trajectory's own end accuracy: the teacher's in round 0, then the student's before this round's fit
+        acc, seen = grow(g_fit, step, fresh(g_fit, hidden, gen), stream, a.fit_steps, {a.fit_steps}, data, keep)
+        Xr, Yr, hr = rows(g_fit, seen, lambda x, f: teach(x, f, g_fit))
         if X is None:                               # the teacher's rows set the scales and the trusted range
-            X, Y, scale, bound = Xr, Yr, Yr.std(0).clamp_min(1e-8), 4 * Xr.abs().amax(0).clamp_min(0.25)
+            X, Y, hid, bound = Xr, Yr, hr, 4 * Xr.abs().amax(0).clamp_min(0.25)
+            scale, spread, cut = balance(rule, X, Y, hid) if a.balanced else (Y.std(0).clamp_min(1e-8), None, None)
         else:                                       # a student that ran away gives rows far outside it: dropped
             ok = ((Xr.abs() <= bound).all(1) & torch.isfinite(Yr).all(1))
-            X, Y = torch.cat([X, Xr[ok]]), torch.cat([Y, Yr[ok]])
-        err = fit(rule, X, Y, scale, a.epochs, a.fit_lr, a.fit_batch, gen)
-        fits.append({"round": rnd, "rows": len(X), "rel_err": err, "seconds": time.time() - t0})
-        print(f"round {rnd}: {len(X)} rows, 1 - R^2 per channel (w, c, m, cov, mu...): "
-              + ", ".join(f"{e:.3g}" for e in err))
+            X, Y, hid = torch.cat([X, Xr[ok]]), torch.cat([Y, Yr[ok]]), torch.cat([hid, hr[ok]])
+            dropped = int((~ok).sum())
+        if cut is not None:
+            X[:, cut] = 0.0                         # their weights are 0: what the student's drift puts there is moot
+        sq, err = fit(rule, X, Y, scale(hid) if callable(scale) else scale, a.epochs, a.fit_lr, a.fit_batch, gen,
+                      spread)
+        fits.append({"round": rnd, "rows": len(X), "rel_err": err, **group_rel_err(sq, Y, hid),
+                     "trajectory_acc": acc[a.fit_steps], "dropped": dropped, "seconds": time.time() - t0})
+        print(f"round {rnd}: trajectory accuracy {acc[a.fit_steps]:.3f}; {len(X)} rows, 1 - R^2 per channel "
+              "(w, c, m, cov, mu...): " + ", ".join(f"{e:.3g}" for e in err))
     return conv, fits
+
+
+def balance(rule, X, Y, hid):
+    """``--balanced``, from the teacher's rows: inputs scaled by each column's largest magnitude, columns the teacher
+    never moves off 0 cut (their first-layer weights zeroed: Adam never moves them, as their inputs stay 0), and a
+    per-row error scale — each channel's spread within hidden weights for hidden rows, within output weights for
+    output rows (falling back to the other where the teacher's target is constant, as ``c, m`` at hidden weights).
+    Returns ``(scale(hid) -> [n, 1 + H], spread [D], cut [D])``."""
+    spread = X.abs().amax(0)
+    cut = spread < 1e-6
+    with torch.no_grad():
+        rule.first.weight[:, cut] = 0.0
+    sh, so = Y[hid].std(0), Y[~hid].std(0)
+    sh, so = torch.where(sh > 0, sh, so).clamp_min(1e-8), torch.where(so > 0, so, sh).clamp_min(1e-8)
+    return (lambda h: torch.where(h[:, None], sh, so)), torch.where(cut, 1.0, spread), cut
 
 
 def plot(d, plt):

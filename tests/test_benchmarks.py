@@ -317,10 +317,11 @@ def test_rule_fit_teacher_is_the_delayed_learner_and_smoke(tmp_path, monkeypatch
 
     run("rule_fit.py", "--fit-arch", "8,4,2", "--arch", "8,6,2", "--nets", "2", "--fit-steps", "6",
         "--fit-samples", "3", "--dagger", "1", "--epochs", "1", "--widths", "8", "--interaction", "2",
-        "--steps", "2,4", out=tmp_path)
+        "--steps", "2,4", "--balanced", out=tmp_path)
     data = json.loads((tmp_path / "rule_fit_xor.json").read_text())
     assert [r["who"] for r in data["rows"]] == ["teacher", "readout", "student"] * 2
     assert [f["round"] for f in data["fits"]] == [0, 1] and all(0 <= r["acc@4"] <= 1 for r in data["rows"])
+    assert all(0 <= f["trajectory_acc"] <= 1 and f["dropped"] >= 0 and len(f["hidden"]) == 5 for f in data["fits"])
     assert (tmp_path / "rule_fit_xor.png").stat().st_size > 1000
     run("rule_fit.py", "--rule", str(tmp_path / "rule_fit_xor.pt"), "--arch", "8,6,2", "--nets", "2", "--steps", "2",
         out=tmp_path)
@@ -331,6 +332,40 @@ def test_rule_fit_teacher_is_the_delayed_learner_and_smoke(tmp_path, monkeypatch
                     "--arch", "8,6,2", "--samples", "2", "--steps", "3", "--out", str(tmp_path / "grow")],
                    check=True, capture_output=True, text=True, timeout=300)
     assert list((tmp_path / "grow").glob("*.json"))
+
+
+def test_rule_fit_balanced_keeps_the_function_and_cuts_dead_columns(monkeypatch):
+    """Fitting in scaled coordinates reparametrises the rule's first layer: the same function of the scaled inputs
+    inside, of the raw inputs after (folded back); a column the teacher's rows never move off 0 is cut and stays
+    cut through the fit; hidden rows' errors are scaled by the hidden rows' spread."""
+    import torch
+
+    import graphnca
+
+    rf = bench_module("rule_fit", monkeypatch)
+    rule = graphnca.LocalRule(4, (16,), 2.0, 13, 0.0, 4)
+    for p in rule.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    x = torch.randn(200, rule.in_dim) * torch.logspace(-3, 1, rule.in_dim) + 0.5    # columns 1e-3 .. 10 apart
+    spread = x.abs().amax(0)
+    before = rule(x).detach()
+    assert before.abs().max() < 0.9 * rule.step_size                   # not saturated: the check can see a change
+    with rf.standardized(rule.first, spread):
+        torch.testing.assert_close(rule(x / spread), before, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(rule(x), before, atol=1e-5, rtol=1e-4)
+
+    x[:, 7] = 0.0                                                      # a column the teacher never moves
+    hid = torch.arange(200) % 4 != 0
+    y = torch.randn(200, rule.state_dim) * torch.where(hid[:, None], 0.01, 1.0)
+    y[hid, 1] = 0.0                                                    # constant at hidden rows: falls back
+    scale, spread, cut = rf.balance(rule, x, y, hid)
+    assert cut.tolist() == [i == 7 for i in range(rule.in_dim)] and spread[7] == 1.0
+    s = scale(hid)
+    torch.testing.assert_close(s[hid][0], torch.cat([y[hid].std(0)[:1], y[~hid].std(0)[1:2], y[hid].std(0)[2:]]))
+    torch.testing.assert_close(s[~hid][0], y[~hid].std(0))
+    sq, err = rf.fit(rule, x, y, s, 3, 1e-2, 50, torch.Generator().manual_seed(0), spread)
+    assert sq.shape == y.shape and len(err) == rule.state_dim and not torch.allclose(rule(x), before)
+    assert torch.equal(rule.first.weight[:, 7], torch.zeros(rule.first.out_features))
 
 
 def test_shipped_xor_rule_grows_the_hidden_layer(monkeypatch):
