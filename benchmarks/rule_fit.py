@@ -105,7 +105,7 @@ def rows(graph, seen, teach):
 
 
 @contextmanager
-def standardized(first: torch.nn.Linear, spread):
+def rescaled(first: torch.nn.Linear, spread):
     """Reparametrise ``first`` to take ``p / spread`` while inside, then fold back to raw inputs — the same
     function throughout, but Adam steps in scaled coordinates (MNIST's columns span seven orders of magnitude)."""
     with torch.no_grad():
@@ -119,9 +119,9 @@ def standardized(first: torch.nn.Linear, spread):
 
 def fit(rule, X, Y, scale, epochs: int, lr: float, bs: int, gen, spread=None):
     """Adam on the squared error, scaled by ``scale`` (``[1 + H]`` per channel, or ``[n, 1 + H]`` per row);
-    returns ``1 - R^2`` per channel. With ``spread`` the rule is fitted on ``X / spread`` (:func:`standardized`)."""
+    returns ``1 - R^2`` per channel. With ``spread`` the rule is fitted on ``X / spread`` (:func:`rescaled`)."""
     if spread is not None:
-        with standardized(rule.first, spread):
+        with rescaled(rule.first, spread):
             _adam(rule, X / spread, Y, scale, epochs, lr, bs, gen)
     else:
         _adam(rule, X, Y, scale, epochs, lr, bs, gen)
@@ -263,15 +263,15 @@ def fit_rule(a, data, g_fit, teach, hidden: int, gen):
         Xr, Yr, hr = rows(g_fit, seen, lambda x, f: teach(x, f, g_fit))
         if X is None:                               # the teacher's rows set the scales and the trusted range
             X, Y, hid, bound = Xr, Yr, hr, 4 * Xr.abs().amax(0).clamp_min(0.25)
-            scale, spread, cut = balance(rule, X, Y, hid) if a.balanced else (Y.std(0).clamp_min(1e-8), None, None)
+            sy = Y.std(0).clamp_min(1e-8)
+            scale, spread, cut = balance(rule, X, Y, hid) if a.balanced else ((lambda h: sy), None, None)
         else:                                       # a student that ran away gives rows far outside it: dropped
             ok = ((Xr.abs() <= bound).all(1) & torch.isfinite(Yr).all(1))
             X, Y, hid = torch.cat([X, Xr[ok]]), torch.cat([Y, Yr[ok]]), torch.cat([hid, hr[ok]])
             dropped = int((~ok).sum())
         if cut is not None:
             X[:, cut] = 0.0                         # their weights are 0: what the student's drift puts there is moot
-        sq, err = fit(rule, X, Y, scale(hid) if callable(scale) else scale, a.epochs, a.fit_lr, a.fit_batch, gen,
-                      spread)
+        sq, err = fit(rule, X, Y, scale(hid), a.epochs, a.fit_lr, a.fit_batch, gen, spread)
         fits.append({"round": rnd, "rows": len(X), "rel_err": err, **group_rel_err(sq, Y, hid),
                      "trajectory_acc": acc[a.fit_steps], "dropped": dropped, "seconds": time.time() - t0})
         print(f"round {rnd}: trajectory accuracy {acc[a.fit_steps]:.3f}; {len(X)} rows, 1 - R^2 per channel "

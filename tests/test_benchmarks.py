@@ -350,7 +350,7 @@ def test_rule_fit_balanced_keeps_the_function_and_cuts_dead_columns(monkeypatch)
     spread = x.abs().amax(0)
     before = rule(x).detach()
     assert before.abs().max() < 0.9 * rule.step_size                   # not saturated: the check can see a change
-    with rf.standardized(rule.first, spread):
+    with rf.rescaled(rule.first, spread):
         torch.testing.assert_close(rule(x / spread), before, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(rule(x), before, atol=1e-5, rtol=1e-4)
 
