@@ -119,7 +119,8 @@ def rescaled(first: torch.nn.Linear, spread):
 
 def fit(rule, X, Y, scale, epochs: int, lr: float, bs: int, gen, spread=None):
     """Adam on the squared error, scaled by ``scale`` (``[1 + H]`` per channel, or ``[n, 1 + H]`` per row);
-    returns ``1 - R^2`` per channel. With ``spread`` the rule is fitted on ``X / spread`` (:func:`rescaled`)."""
+    returns the squared errors ``[n, 1 + H]`` and ``1 - R^2`` per channel. With ``spread`` the rule is fitted on
+    ``X / spread`` (:func:`rescaled`)."""
     if spread is not None:
         with rescaled(rule.first, spread):
             _adam(rule, X / spread, Y, scale, epochs, lr, bs, gen)
