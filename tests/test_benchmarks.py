@@ -368,6 +368,42 @@ def test_rule_fit_balanced_keeps_the_function_and_cuts_dead_columns(monkeypatch)
     assert torch.equal(rule.first.weight[:, 7], torch.zeros(rule.first.out_features))
 
 
+def test_rule_fit_dilate_thickens_strokes_and_restandardises(monkeypatch):
+    """`--dilate K` turns one lit pixel into a K x K block, standardises the training images again with their own
+    statistics (the test images with the same ones), refuses a task without images or an even K; each fitting
+    round pools the rows of one trajectory per set."""
+    from types import SimpleNamespace
+
+    import torch
+
+    import graphnca
+    from graphnca.data import TaskData, load_task
+
+    rf = bench_module("rule_fit", monkeypatch)
+    x = torch.zeros(4, 36)
+    x[torch.arange(4), torch.tensor([0, 14, 21, 35])] = 1.0             # one pixel each, corners and middle
+    data = TaskData("toy", x, torch.arange(4) % 2, x[:2].clone(), torch.arange(2), 2, (6, 6))
+    d = rf.dilated(data, 3)
+    assert d.name == "toy-dilated3" and d.x_train.shape == x.shape
+    lit = d.x_train > d.x_train.min()
+    assert lit.sum(1).tolist() == [4, 9, 9, 4]                         # 3 x 3 blocks, cut at the corners
+    assert lit[1].view(6, 6)[1:4, 1:4].all()                           # pixel (2, 2) -> rows and columns 1..3
+    torch.testing.assert_close(d.x_train.mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(d.x_train.std(), torch.tensor(1.0))
+    torch.testing.assert_close(d.x_test, d.x_train[:2])                # the training statistics, not its own
+    with pytest.raises(ValueError, match="--dilate needs an image task"):
+        rf.dilated(load_task("xor"), 3)
+    with pytest.raises(ValueError, match="odd K >= 3"):
+        rf.dilated(data, 4)
+
+    g = graphnca.WeightGraph.from_sizes((36, 3, 2), activation="tanh")
+    a = SimpleNamespace(dilate=[3], dagger=1, fit_steps=4, fit_samples=2, batch=4, balanced=True, epochs=1,
+                        fit_lr=1e-3, fit_batch=64, widths="8", step_size=2.0, interaction=2)
+    _, fits = rf.fit_rule(a, data, g, lambda x, f, g: rf.teacher_delta(g, x, f, 0.3), 4, torch.Generator())
+    assert [list(f["trajectory_accs"]) for f in fits] == [["toy", "toy-dilated3"]] * 2
+    assert [f["rows"] for f in fits] == [2 * 2 * g.num_weights, 2 * 2 * 2 * g.num_weights]
+
+
 def test_shipped_xor_rule_grows_the_hidden_layer(monkeypatch):
     """`xor_moments_fit_long_pool.pt` (README, session 18) learns what the readout alone cannot: after 1000 growth
     steps its xor networks beat the same networks and batches with only the output layer learning."""
