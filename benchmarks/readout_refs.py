@@ -79,7 +79,7 @@ def main(argv=None):
                                  torch.Generator().manual_seed(a.seed + 1))[a.batches] for lr in lrs}
         refit = fit_readout(f_tr, data.y_train, f_te, data.y_test, a.iters, 0.0)
         del f_tr, f_te
-        net = [train_adam(sizes, data, 1, a.seed + i, batch=batch, activation=cfg.task.activation,
+        net = [train_adam(sizes, data, None, a.seed + i, batch=batch, activation=cfg.task.activation,
                           max_batches=a.batches) for i in range(a.samples)]
         rows.append({"width": h, "refit_mean": refit.mean().item(), "refit": refit.tolist(), "adam_readout": adam,
                      "adam_network_mean": sum(net) / len(net), "adam_network": net})

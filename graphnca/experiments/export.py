@@ -82,7 +82,7 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
                "condition": cfg.rule.condition, "trained_on": cfg.task.task}
     adam = None
     if baseline == "adam":                     # Adam seeing as many mini-batches (of the same size) as growth did
-        adam = [train_adam(arch, data, 1, seed + i, batch=cfg.task.grow_batch, activation=cfg.task.activation,
+        adam = [train_adam(arch, data, None, seed + i, batch=cfg.task.grow_batch, activation=cfg.task.activation,
                            max_batches=steps) for i in range(min(samples, 10))]
         summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}

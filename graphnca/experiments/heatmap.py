@@ -16,10 +16,15 @@ from ..runinfo import resolve_device
 from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
 
 
-def train_adam(arch, data, epochs: int, seed: int, batch: int = 128, lr: float = 1e-3,
+def train_adam(arch, data, epochs: int | None, seed: int, batch: int = 128, lr: float = 1e-3,
                activation: str = "relu", max_batches: int | None = None) -> float:
     """Test accuracy of one ``arch`` MLP trained with Adam from PyTorch's default init (for ``epochs``, or
-    ``max_batches`` mini-batches if that comes first)."""
+    ``max_batches`` mini-batches if that comes first; ``epochs=None``: exactly ``max_batches``, reshuffling the
+    training set each time it runs out)."""
+    if epochs is None:
+        if max_batches is None:
+            raise ValueError("train_adam needs epochs or max_batches")
+        epochs = -(-max_batches * batch // len(data.x_train))      # ceil: enough passes for max_batches
     torch.manual_seed(seed)
     graph = WeightGraph.from_sizes(arch, activation=activation)
     layers = [nn.Linear(a, b) for a, b in zip(arch[:-1], arch[1:])]
