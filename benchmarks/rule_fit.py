@@ -9,7 +9,7 @@ although a hand-written local learner on the same features does. This script sep
 "cannot find". The teacher is ``benchmarks/local_credit.py``'s ``moments`` learner with ``--timing delayed``,
 rewritten as a per-weight state machine that reads only what a rule reads — the weight, its hidden state
 ``h = [c, m, cov, mu]``, the mean state of its forward neighbours (``neighbourhood="consecutive"``: the weights
-leaving its target) and its thirteen features ``f`` — for networks with one hidden layer:
+leaving its target) and its thirteen features ``f``:
 
 * ``w += -lr * (f_ehebb + k mean_f(c) * cov * g + k mean_f(m) * mu)``: the exact gradient at an output weight (its
   error-Hebbian term; the means are 0 there); at a hidden weight the regressed credit of its target times its own
@@ -20,6 +20,13 @@ leaving its target) and its thirteen features ``f`` — for networks with one hi
   which the rule sees as a mean; ``g = 1`` by default, ``--normalize EPS`` adds a fifth channel
   ``1 / (f_sd_j^2 + EPS)``, the learner's division by the target's variance. With ``k`` = the number of outputs and
   a tiny ``EPS`` the teacher's update is the learner's exactly (tested).
+* Deeper networks: a weight between two hidden layers passes its target's credit on as the output weights pass the
+  error, ``c = w (alpha (f_saa - f_sa f_mu_i) + beta (f_sa_i - f_s_i f_mu_i))``, ``m = w (alpha f_sa + beta f_s_i)``
+  with ``alpha = k mean_f(c) g``, ``beta = k mean_f(m) - alpha f_mu_j`` (the target's credit ``alpha a_j + beta``,
+  as the ``moments`` learner forms it); first-layer weights pass nothing (their sources are inputs). Credit moves
+  one layer per step, each layer forming it from the next layer's credit of the previous step and its own batch
+  (``local_credit.py --timing mixed``); on a fixed batch and fixed weights the teacher's update settles on the
+  learner's exactly (tested).
 
 The student is a :class:`~graphnca.LocalRule` fitted by plain regression (teacher forcing) to the teacher's one-step
 map ``(perception, features) -> (dw, dh)`` on states from the teacher's own trajectories, each channel's error
@@ -35,7 +42,7 @@ Then the student grows fresh networks on its own, and the teacher, the student a
 (``dw = -lr f_ehebb``, hidden weights fixed) are compared on the fitting architectures and unseen ones, from the
 same networks and batches. The fitted rule is written as a checkpoint that ``graphnca grow`` and ``graphnca train
 --init-from`` take. ``--rule CKPT`` (repeatable) fits nothing: it compares those rules (say, the fit and the fit
-after meta-training) with the teacher and the readout, on any task and one-hidden-layer architectures.
+after meta-training) with the teacher and the readout, on any task and architecture.
 """
 from __future__ import annotations
 
@@ -49,7 +56,7 @@ import torch
 from tqdm.auto import tqdm
 
 from _util import report, table
-from local_credit import EHEBB, HEBB, MU_I, MU_J, SAE, SE
+from local_credit import EHEBB, HEBB, MU_I, MU_J, S_I, SA, SA_I, SAA, SAE, SE
 
 import graphnca
 from graphnca.checkpoint import save_checkpoint
@@ -72,7 +79,15 @@ def teacher_delta(graph, x, feats, lr: float, gain: float = 1.0, eps: float = 0.
     fwd = neuron_means(graph, x, "consecutive")[0][graph.dst] * gain    # [E, 1 + H]: the target's leaving weights
     ivar = h[:, 4] if eps else 1.0                                      # the previous step's 1 / (var_j + eps)
     dw = f[:, EHEBB] if readout else f[:, EHEBB] + fwd[:, 1] * h[:, 2] * ivar + fwd[:, 2] * h[:, 3]
-    new = [w * (f[:, SAE] - f[:, SE] * f[:, MU_I]), w * f[:, SE], f[:, HEBB] - f[:, MU_J] * f[:, MU_I], f[:, MU_I]]
+    c, m = w * (f[:, SAE] - f[:, SE] * f[:, MU_I]), w * f[:, SE]       # output weights: the source's error share
+    mid = graph.hidden_w & (graph.layer > 0)          # between hidden layers: pass the target's credit on
+    if mid.any():                                     # the target's credit a (a_j - mu_j) + b, a step old
+        alpha = fwd[:, 1] * ivar
+        beta = fwd[:, 2] - alpha * f[:, MU_J]
+        cov = alpha * (f[:, SAA] - f[:, SA] * f[:, MU_I]) + beta * (f[:, SA_I] - f[:, S_I] * f[:, MU_I])
+        c = torch.where(mid, w * cov, c)
+        m = torch.where(mid, w * (alpha * f[:, SA] + beta * f[:, S_I]), m)
+    new = [c, m, f[:, HEBB] - f[:, MU_J] * f[:, MU_I], f[:, MU_I]]
     if eps:
         new.append(1.0 / (f[:, SD_J].square() + eps))
     return torch.cat([-lr * dw[:, None], torch.stack(new, 1) - h], dim=1)
@@ -199,8 +214,8 @@ def main(argv=None):
     data = load_task(a.task, data_root=a.data_root)
     fit_archs = [tuple(int(v) for v in s.split(",")) for s in (a.fit_arch or ["8,16,2", "8,32,2"])]
     extra = [tuple(int(v) for v in s.split(",")) for s in (a.arch or ["8,64,2"])]
-    if any(len(s) != 3 for s in fit_archs + extra):
-        raise ValueError("the teacher is written for one hidden layer: architectures must be in,hidden,out")
+    if any(len(s) < 3 for s in fit_archs + extra):
+        raise ValueError("the teacher learns hidden layers: architectures need at least one (in,hidden,...,out)")
     hidden = 4 + (a.normalize > 0)
 
     def batch_of(archs):
@@ -222,8 +237,6 @@ def main(argv=None):
             students[Path(path).parent.name if Path(path).stem == "checkpoint" else Path(path).stem] = conv.eval()
             # the rule's training architectures are grown (and marked) too when the task is the same
             fit_archs = [tuple(s) for s in cfg.task.archs] if cfg.task.task == a.task else []
-        if any(len(s) != 3 for s in fit_archs):
-            raise ValueError(f"{a.rule[-1]} was trained on {fit_archs}: rule_fit grows one-hidden-layer nets only")
         name = a.name or f"rule_eval_{a.task}"
     else:
         conv, fits = fit_rule(a, data, batch_of(fit_archs), teach, hidden, gen)

@@ -22,6 +22,19 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
 
 
+def _scale_flags(p: argparse.ArgumentParser) -> None:
+    """Growth step multipliers, shared by ``grow`` and ``heatmap``."""
+    p.add_argument("--step-scale", type=float, default=1.0,
+                   help="multiply the rule's step size during growth (choose it on validation data: "
+                        "benchmarks/step_scale.py)")
+    p.add_argument("--hidden-step-scale", type=float, default=None,
+                   help="the same for the weights before the output layer (default: --step-scale; 0 freezes them "
+                        "and grows the readout alone)")
+    p.add_argument("--hidden-state-scale", type=float, default=None,
+                   help="the same for those weights' hidden states (default: --hidden-step-scale); e.g. "
+                        "--hidden-step-scale 0 --hidden-state-scale 0.2 freezes them but lets their states evolve")
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per config field (``--hidden-size``, ``--pool-size``, ...); defaults come from the dataclasses."""
     for cls in (RuleConfig, InitConfig, TaskConfig, TrainConfig):
@@ -93,15 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adam: also train with Adam on as many mini-batches as growth steps")
     p.add_argument("--grow-batch", type=int, default=None,
                    help="examples per growth step of a data-conditioned rule (default: the rule's training value)")
-    p.add_argument("--step-scale", type=float, default=1.0,
-                   help="multiply the rule's step size during growth (choose it on validation data: "
-                        "benchmarks/step_scale.py)")
-    p.add_argument("--hidden-step-scale", type=float, default=None,
-                   help="the same for the weights before the output layer (default: --step-scale; 0 freezes them "
-                        "and grows the readout alone)")
-    p.add_argument("--hidden-state-scale", type=float, default=None,
-                   help="the same for those weights' hidden states (default: --hidden-step-scale); e.g. "
-                        "--hidden-step-scale 0 --hidden-state-scale 0.2 freezes them but lets their states evolve")
+    _scale_flags(p)
     p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda); exports stay on the CPU")
 
     p = sub.add_parser("heatmap", help="accuracy of grown [in, X, Y, out] networks over a grid of hidden sizes")
@@ -117,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda); Adam stays on the CPU")
     p.add_argument("--third", type=int, default=None,
                    help="a third hidden layer of this many units: the grid of [in, X, Y, THIRD, out] networks")
+    _scale_flags(p)
 
     p = sub.add_parser("export", help="write a trained rule alone (no optimiser or pools) to a small checkpoint")
     p.add_argument("--rule", required=True)
@@ -169,7 +175,9 @@ def main(argv=None) -> int:
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed,
-                                 device=args.device, third=args.third)
+                                 device=args.device, third=args.third, step_scale=args.step_scale,
+                                 hidden_step_scale=args.hidden_step_scale,
+                                 hidden_state_scale=args.hidden_state_scale)
         elif args.command == "stability":
             summary = ex.stability(args.rule, args.out, updates=args.updates, samples=args.samples,
                                    data_root=args.data_root, seed=args.seed, device=args.device, arch=args.arch)

@@ -334,6 +334,32 @@ def test_rule_fit_teacher_is_the_delayed_learner_and_smoke(tmp_path, monkeypatch
     assert list((tmp_path / "grow").glob("*.json"))
 
 
+def test_rule_fit_teacher_on_two_hidden_layers_settles_on_the_learner(monkeypatch):
+    """Deeper networks: credit moves one layer per step through the states, so on a fixed batch and fixed weights
+    the third update of every weight — first layer included — is the moments learner's (all layers at once)."""
+    import torch
+
+    import graphnca
+    from graphnca.conditioning import data_features
+    from graphnca.graph import repeat
+
+    lc, rf = bench_module("local_credit", monkeypatch), bench_module("rule_fit", monkeypatch)
+    graph = repeat(graphnca.WeightGraph.from_sizes((4, 3, 3, 3), activation="tanh"), 2)   # every fan-out 3 = gain
+    x = torch.cat([torch.randn(graph.num_weights, 1), torch.zeros(graph.num_weights, 5)], 1)
+    xb, yb, lr = torch.randn(30, 4), torch.randint(3, (30,)), 0.3
+    f = data_features(graph, x[:, 0], xb, yb, condition="moments")
+    first = graph.layer == 0
+    for step in range(3):
+        d = rf.teacher_delta(graph, x, f, lr, gain=3.0, eps=1e-12)
+        if step == 1:                                   # the error has reached the middle weights' states only
+            assert torch.equal(d[first, 0], torch.zeros_like(d[first, 0]))
+        x = torch.cat([x[:, :1], x[:, 1:] + d[:, 1:]], 1)                 # states move, weights stay
+    assert torch.equal(x[first, 1:3], torch.zeros_like(x[first, 1:3]))    # inputs take no credit
+    learner = lc.direction("moments", graph, x[:, 0], xb, yb, 2)[0]
+    assert d[first, 0].abs().max() > 1e-4                                 # the first layer does learn
+    torch.testing.assert_close(d[:, 0], -lr * learner, atol=1e-5, rtol=1e-4)
+
+
 def test_rule_fit_balanced_keeps_the_function_and_cuts_dead_columns(monkeypatch):
     """Fitting in scaled coordinates reparametrises the rule's first layer: the same function of the scaled inputs
     inside, of the raw inputs after (folded back); a column the teacher's rows never move off 0 is cut and stays

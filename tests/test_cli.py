@@ -162,6 +162,30 @@ def test_heatmap_third_layer_grows_the_deeper_networks(iris_rule, tmp_path, caps
                         "--out", str(tmp_path / "bad")], "third hidden layer must have >= 1 unit, got 0")
 
 
+def test_heatmap_step_scales_grow_what_grow_grows(iris_rule, tmp_path, capsys, monkeypatch):
+    hm = importlib.import_module("graphnca.experiments.heatmap")
+    hm_grow, scales = hm.grow, []
+
+    def spy(conv, graph, *args, scale=None, **kwargs):
+        scales.append(None if scale is None else sorted(set(scale.flatten().tolist())))
+        return hm_grow(conv, graph, *args, scale=scale, **kwargs)
+
+    monkeypatch.setattr(hm, "grow", spy)
+    flags = ["--step-scale", "0.5", "--hidden-step-scale", "0", "--samples", "3"]
+    assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3", *flags, "--out", str(tmp_path / "h")]) == 0
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,3,3,3", *flags, "--out", str(tmp_path / "g")]) == 0
+    assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--samples", "3",
+                 "--out", str(tmp_path / "own")]) == 0
+    h, g = read_json(tmp_path / "h" / "heatmap.json"), read_json(tmp_path / "g" / "grow.json")
+    own = read_json(tmp_path / "own" / "heatmap.json")
+    assert (h["step_scale"], h["hidden_step_scale"]) == (0.5, 0) and own["hidden_step_scale"] == 1.0
+    assert h["grown_mean"][0][0] == pytest.approx(g["summary"]["mean"], abs=1e-6)
+    assert scales == [[0.0, 0.5], None]         # hidden weights frozen, output at half; then the rule's own step
+    fails_with(capsys, ["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--step-scale", "0",
+                        "--out", str(tmp_path / "bad")], "step_scale must be a finite number > 0")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_stability_and_robustness(iris_rule, tmp_path):
     assert main(["stability", "--rule", str(iris_rule), "--rule", str(iris_rule), "--updates", "150",
                  "--samples", "2", "--out", str(tmp_path / "s")]) == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -55,6 +56,14 @@ def task_data(cfg: Config, task: str | None = None, data_root: str | None = None
     if data_root is None and task == cfg.task.task:    # the rule's own data folder only serves the rule's own task
         data_root = cfg.task.data_root
     return load_task(task, data_root, seed=cfg.train.seed)
+
+
+def check_step_scales(step_scale: float, hidden_state_scale: float | None) -> None:
+    """The checks :func:`~graphnca.grow.layer_scale` leaves to the commands: the output layer must move (> 0)."""
+    if not (math.isfinite(step_scale) and step_scale > 0):
+        raise ValueError(f"step_scale must be a finite number > 0, got {step_scale}")
+    if hidden_state_scale is not None and not (math.isfinite(hidden_state_scale) and hidden_state_scale >= 0):
+        raise ValueError(f"hidden_state_scale must be a finite number >= 0, got {hidden_state_scale}")
 
 
 def default_steps(cfg: Config, steps: int | None) -> int:

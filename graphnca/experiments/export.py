@@ -1,7 +1,6 @@
 """``graphnca grow``: grow networks without backprop, evaluate them and export each as an ``nn.Sequential``."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -12,7 +11,7 @@ from ..convert import to_sequential
 from ..graph import Arch, WeightGraph
 from ..grow import accuracy, grow, growth_scale
 from ..runinfo import resolve_device, write_torch
-from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
+from .common import check_step_scales, default_steps, finish, generator, growth_stream, load_rule, task_data
 from .heatmap import train_adam
 
 
@@ -43,11 +42,8 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     (e.g. frozen weights whose states still evolve, as the rule's neighbours saw in meta-training). ``device``
     runs growth and evaluation there (fresh states and mini-batch indices are still drawn on the CPU, so a seed
     names the same initial networks and batches on every device); exports and the Adam baseline stay on the CPU."""
-    if not (math.isfinite(step_scale) and step_scale > 0):
-        raise ValueError(f"step_scale must be a finite number > 0, got {step_scale}")
+    check_step_scales(step_scale, hidden_state_scale)
     hidden_step_scale = step_scale if hidden_step_scale is None else hidden_step_scale
-    if hidden_state_scale is not None and not (math.isfinite(hidden_state_scale) and hidden_state_scale >= 0):
-        raise ValueError(f"hidden_state_scale must be a finite number >= 0, got {hidden_state_scale}")
     conv, cfg = load_rule(rule)
     device = resolve_device(device)
     conv = conv.to(device)

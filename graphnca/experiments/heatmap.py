@@ -11,9 +11,9 @@ from tqdm.auto import tqdm
 
 from ..convert import to_sequential
 from ..graph import WeightGraph
-from ..grow import accuracy, grow
+from ..grow import accuracy, grow, growth_scale
 from ..runinfo import resolve_device
-from .common import default_steps, finish, generator, growth_stream, load_rule, task_data
+from .common import check_step_scales, default_steps, finish, generator, growth_stream, load_rule, task_data
 
 
 def train_adam(arch, data, epochs: int | None, seed: int, batch: int = 128, lr: float = 1e-3,
@@ -47,12 +47,16 @@ def train_adam(arch, data, epochs: int | None, seed: int, batch: int = 128, lr: 
 
 def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "none", epochs: int = 1,
             data_root=None, seed: int = 0, progress: bool = True, device: str = "cpu",
-            third: int | None = None) -> dict:
+            third: int | None = None, step_scale: float = 1.0, hidden_step_scale: float | None = None,
+            hidden_state_scale: float | None = None) -> dict:
     """Grow ``samples`` networks per cell on ``device`` (initial states and batches drawn on the CPU, as in
     :func:`~graphnca.experiments.export.grow_command`); the Adam baseline trains on the CPU. ``third``: a third
-    hidden layer of that many units in every cell."""
+    hidden layer of that many units in every cell. ``step_scale``, ``hidden_step_scale``, ``hidden_state_scale``:
+    the rule's step multipliers, as in :func:`~graphnca.experiments.export.grow_command`, for every cell."""
     if third is not None and third < 1:
         raise ValueError(f"third hidden layer must have >= 1 unit, got {third}")
+    check_step_scales(step_scale, hidden_state_scale)
+    scaled = (step_scale, hidden_step_scale, hidden_state_scale) != (1.0, None, None)
     conv, cfg = load_rule(rule)
     device = resolve_device(device)
     conv = conv.to(device)
@@ -71,7 +75,10 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
     for i, j in tqdm(cells, disable=not progress, desc="heatmap"):
         arch = (n_in, hidden[i], hidden[j], *([] if third is None else [third]), n_out)
         graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation).to(device)
-        big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen))
+        scale = (growth_scale(graph, conv.hidden_size, step_scale, hidden_step_scale, hidden_state_scale)
+                 if scaled else None)               # None: the rule's own step (what every earlier grid used)
+        big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen),
+                          scale=scale)
         acc = accuracy(big, state.w, on.x_test, on.y_test)
         grown_mean[i][j], grown_min[i][j] = acc.mean().item(), acc.min().item()
         if adam is not None:
@@ -84,7 +91,9 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
         summary |= {"adam_epochs": epochs, "adam_mean": sum(aflat) / len(aflat), "adam_min_cell": min(aflat),
                     "cells_grown_ge_adam": sum(g >= a for g, a in zip(flat, aflat))}
     record = {"rule": str(rule), "task": data.name, "hidden": hidden, "third": third, "samples": samples,
-              "steps": steps, "seed": seed, "train_archs": [list(a) for a in cfg.task.archs], "grown_mean": grown_mean,
+              "steps": steps, "seed": seed, "step_scale": step_scale,
+              "hidden_step_scale": step_scale if hidden_step_scale is None else hidden_step_scale,
+              "hidden_state_scale": hidden_state_scale, "train_archs": [list(a) for a in cfg.task.archs], "grown_mean": grown_mean,
               "grown_min": grown_min, "adam": adam, "summary": summary,
               "wall_s": time.perf_counter() - t0}
     return finish(out, "heatmap", record, plot_heatmap, device)["summary"]
