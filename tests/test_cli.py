@@ -178,7 +178,10 @@ def test_heatmap_step_scales_grow_what_grow_grows(iris_rule, tmp_path, capsys, m
                  "--out", str(tmp_path / "own")]) == 0
     h, g = read_json(tmp_path / "h" / "heatmap.json"), read_json(tmp_path / "g" / "grow.json")
     own = read_json(tmp_path / "own" / "heatmap.json")
-    assert (h["step_scale"], h["hidden_step_scale"]) == (0.5, 0) and own["hidden_step_scale"] == 1.0
+    assert (h["step_scale"], h["hidden_step_scale"], h["hidden_state_scale"]) == (0.5, 0, 0)
+    assert own["hidden_step_scale"] == own["hidden_state_scale"] == 1.0
+    assert {k: h[k] for k in ("step_scale", "hidden_step_scale", "hidden_state_scale")} == {
+        k: g[k] for k in ("step_scale", "hidden_step_scale", "hidden_state_scale")}   # recorded as `grow` does
     assert h["grown_mean"][0][0] == pytest.approx(g["summary"]["mean"], abs=1e-6)
     assert scales == [[0.0, 0.5], None]         # hidden weights frozen, output at half; then the rule's own step
     fails_with(capsys, ["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--step-scale", "0",

@@ -90,10 +90,11 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
         aflat = [v for row in adam for v in row]
         summary |= {"adam_epochs": epochs, "adam_mean": sum(aflat) / len(aflat), "adam_min_cell": min(aflat),
                     "cells_grown_ge_adam": sum(g >= a for g, a in zip(flat, aflat))}
+    hidden_step_scale = step_scale if hidden_step_scale is None else hidden_step_scale     # recorded as `grow` does
     record = {"rule": str(rule), "task": data.name, "hidden": hidden, "third": third, "samples": samples,
-              "steps": steps, "seed": seed, "step_scale": step_scale,
-              "hidden_step_scale": step_scale if hidden_step_scale is None else hidden_step_scale,
-              "hidden_state_scale": hidden_state_scale, "train_archs": [list(a) for a in cfg.task.archs],
+              "steps": steps, "seed": seed, "step_scale": step_scale, "hidden_step_scale": hidden_step_scale,
+              "hidden_state_scale": hidden_step_scale if hidden_state_scale is None else hidden_state_scale,
+              "train_archs": [list(a) for a in cfg.task.archs],
               "grown_mean": grown_mean, "grown_min": grown_min, "adam": adam, "summary": summary,
               "wall_s": time.perf_counter() - t0}
     return finish(out, "heatmap", record, plot_heatmap, device)["summary"]
