@@ -1,7 +1,7 @@
 """Local credit: how far hand-written local learners get with what a data-conditioned weight sees.
 
-Usage: ``python benchmarks/local_credit.py [--task xor|mnist|...] [--data-root DIR] [--arch 8,32,32,2]
-[--nets 10] [--steps 40,200,1000,3000] [--lr 0.1,0.3,1] [--learners readout,data,moments,backprop]``.
+Usage: ``python benchmarks/local_credit.py [--task xor|mnist|...] [--data-root DIR] [--arch 8,32,32,2 | --grid
+10,20,...,100] [--nets 10] [--steps 40,200,1000,3000] [--lr 0.1,0.3,1] [--learners readout,data,moments,sign,feedback,backprop]``.
 
 No rule and no meta-training: each learner takes ``--nets`` fresh networks and, for every step, one mini-batch
 of ``--batch`` training examples, then moves every weight by ``-lr`` times its estimate of the loss gradient.
@@ -17,6 +17,19 @@ of ``--batch`` training examples, then moves every weight by ``-lr`` times its e
 * ``oracle``: the form ``alpha_j * Hebbian + beta_j * source mean`` with ``(alpha_j, beta_j)`` the regression on
   ``a_j`` of the true per-example backpropagated credit: the best a perfect local credit of this form can do.
 * ``backprop``: the exact gradient by autograd. Both are references no rule may use.
+
+Per-example credit (what the batch-statistics learners above lack): every hidden neuron holds a vector of ``B``
+numbers, the mean over its outgoing weights of a message ``b_kj * delta_k`` (per example), times its own slope;
+every weight moves by ``<delta_j a_i>``, its error-Hebbian term with that credit. The message weight ``b_kj`` is
+the weight's own, never its neighbours':
+
+* ``sign``: ``b = sign(w) * s``, with ``s`` the weight's initial scale (Kaiming's ``sqrt(2 / fan-in)``): sign
+  symmetry, which reads the weight's current sign.
+* ``feedback``: ``b`` drawn at the start like the weights and kept fixed (a per-weight constant a hidden state
+  could hold): feedback alignment, which reads nothing of the forward weight.
+
+With ``b = w`` the same computation is backprop (tested), so these show what per-example credit through a
+weight's own state buys over batch statistics, short of a weight reading its forward value.
 
 ``--timing``: the local learners pass credit through all layers within one step (``now``); a rule moves it one
 layer per growth step through its states. ``mixed``: a neuron's credit from the previous step (previous batch and
@@ -44,7 +57,7 @@ from graphnca.graph import repeat
 from graphnca.grow import accuracy
 from graphnca.state import init_weights
 
-LEARNERS = ("readout", "data", "moments", "oracle", "backprop")
+LEARNERS = ("readout", "data", "moments", "oracle", "sign", "feedback", "backprop")
 # feature columns (graphnca.conditioning): sources' mean / std, targets' mean, mean error, Hebbian, error-Hebbian,
 # then the moments: sources' mean slope s and mean s*a, and <s a_i a_j>, <s a_j>, <s a_i eps_j>, <s eps_j>
 MU_I, SD_I, MU_J, ERR_J, HEBB, EHEBB, S_I, SA_I, SAA, SA, SAE, SE = 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12
@@ -110,11 +123,36 @@ def oracle_direction(arch, w, x, y):
     return torch.cat([t.flatten(1) for g in grads for t in g], dim=1)
 
 
-def direction(learner, graph, w, x, y, k, prev=None):
+def feedback_direction(arch, w, fb, x, y):
+    """``[k, E_a]``: each layer's ``<delta_j a_i>`` (and ``<delta_j>`` for biases), with per-example credit
+    ``delta = (delta_next @ B) * slope`` passed back through feedback weights ``fb`` laid out as ``w``."""
+    outs, slopes = layer_outputs(arch, w, x, slopes=True)              # L x [k, B, size]
+    back, L, n = layer_params(arch, fb), arch.num_layers, x.shape[0]
+    acts = [x.expand(w.shape[0], -1, -1), *outs[:-1]]
+    delta = torch.softmax(outs[-1], -1) - torch.nn.functional.one_hot(y, arch.sizes[-1])      # [k, B, C]
+    grads = []
+    for l in range(L - 1, -1, -1):
+        has_bias = back[l][1] is not None
+        grads.insert(0, (delta.transpose(1, 2) @ acts[l] / n,) + ((delta.mean(1),) if has_bias else ()))
+        if l:
+            delta = (delta @ back[l][0]) * slopes[l - 1]               # [k, B, size_l]: mean of the messages
+    return torch.cat([t.flatten(1) for g in grads for t in g], dim=1)
+
+
+def init_scale(graph) -> torch.Tensor:
+    """``[E]``: each weight's Kaiming scale ``sqrt(2 / fan-in)``, a constant of its target neuron."""
+    return (2.0 / graph.in_degree[graph.dst].float()).sqrt()
+
+
+def direction(learner, graph, w, x, y, k, prev=None, fb=None):
     """``([E], credit)``: update direction (a gradient estimate) of every network for one mini-batch, and the
-    local learners' neuron credit (``prev``: the previous step's, for ``--timing mixed``)."""
+    local learners' neuron credit (``prev``: the previous step's, for ``--timing mixed``; ``fb``: the fixed
+    feedback weights of ``feedback``)."""
     if learner == "backprop":
         return loss_gradient(graph, w, x, y), None
+    if learner in ("sign", "feedback"):
+        fb = torch.sign(w) * init_scale(graph) if learner == "sign" else fb
+        return feedback_direction(graph.archs[0], w.view(k, -1), fb.view(k, -1), x, y).flatten(), None
     if learner == "oracle":
         return oracle_direction(graph.archs[0], w.view(k, -1), x, y).flatten(), None
     feats = data_features(graph, w, x, y, condition="moments" if learner == "moments" else "data")
@@ -131,13 +169,15 @@ def run(learner, lr, graph, data, a, eval_at):
     gen = torch.Generator().manual_seed(a.seed)
     big = repeat(graph, a.nets)
     w = init_weights(big, a.weight_init, gen) * a.weight_scale          # [E]: the same start for every learner
+    # own generator, so every learner sees the same batches
+    fb = init_weights(big, "kaiming", torch.Generator().manual_seed(a.seed + 1)) if learner == "feedback" else None
     stream = DataStream(data.x_train, data.y_train, a.batch, gen)
     L = graph.archs[0].num_layers
     row, credit = {"learner": learner, "lr": lr}, [None] * L
     late = (L - 1 - big.layer).clamp_min(0)        # [E] "delayed": steps each layer's part waits (0 at the output)
     past = []                                      # the last L directions, newest last
     for t in range(1, max(eval_at) + 1):
-        d, credit = direction(learner, big, w, *stream(), a.nets, credit if a.timing == "mixed" else None)
+        d, credit = direction(learner, big, w, *stream(), a.nets, credit if a.timing == "mixed" else None, fb)
         if a.timing == "delayed":
             past = (past + [d])[-L:]
             d = torch.zeros_like(w)
@@ -149,15 +189,29 @@ def run(learner, lr, graph, data, a, eval_at):
     return row
 
 
+def grid_summary(rows: list[dict], steps: list[int]) -> list[dict]:
+    """Per (learner, lr): mean and worst over architectures at each step."""
+    out = []
+    for key in dict.fromkeys((r["learner"], r["lr"]) for r in rows):
+        mine = [r for r in rows if (r["learner"], r["lr"]) == key]
+        row = {"learner": key[0], "lr": key[1], "archs": len(mine)}
+        for t in steps:
+            row[f"mean@{t}"] = sum(r[f"acc@{t}"] for r in mine) / len(mine)
+            row[f"min@{t}"] = min(r[f"acc@{t}"] for r in mine)
+        out.append(row)
+    return out
+
+
 def plot(d, plt):
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    steps = d["steps"]
+    steps, archs = d["steps"], d["config"]["arch"]
+    summary = grid_summary(d["rows"], steps)             # one architecture: its own numbers
     for learner in d["config"]["learners"].split(","):
-        rows = [r for r in d["rows"] if r["learner"] == learner]
-        best = max(rows, key=lambda r: r[f"acc@{steps[-1]}"])
-        ax.plot(steps, [best[f"acc@{t}"] for t in steps], "o-", label=f"{learner} (lr {best['lr']:g})")
+        best = max((r for r in summary if r["learner"] == learner), key=lambda r: r[f"mean@{steps[-1]}"])
+        ax.plot(steps, [best[f"mean@{t}"] for t in steps], "o-", label=f"{learner} (lr {best['lr']:g})")
+    what = archs[0] if len(archs) == 1 else f"mean over {len(archs)} architectures"
     ax.set(xscale="log", xlabel="updates (one mini-batch each)", ylabel="test accuracy",
-           title=f"{d['task']} {d['config']['arch']}: local learners, best lr each")
+           title=f"{d['task']} {what}: local learners, best lr each")
     ax.legend(fontsize=8)
     return fig
 
@@ -166,7 +220,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="xor")
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--arch", default="8,32,32,2")
+    ap.add_argument("--arch", action="append", default=None, help="repeatable (default 8,32,32,2)")
+    ap.add_argument("--grid", default=None, help="X,Y values: every [in, X, Y, out] (in, out from the task)")
     ap.add_argument("--activation", default="tanh")
     ap.add_argument("--nets", type=int, default=10)
     ap.add_argument("--batch", type=int, default=64)
@@ -188,12 +243,23 @@ def main(argv=None):
         raise ValueError(f"unknown learners {sorted(unknown)}; choose from {LEARNERS}")
     eval_at, lrs = sorted({int(v) for v in a.steps.split(",")}), [float(v) for v in a.lr.split(",")]
     data = load_task(a.task, data_root=a.data_root)
-    graph = graphnca.WeightGraph.from_sizes([int(v) for v in a.arch.split(",")], activation=a.activation)
+    if a.grid and a.arch:
+        raise ValueError("give --arch or --grid, not both")
+    if a.grid:
+        hidden = [int(v) for v in a.grid.split(",")]
+        a.arch = [f"{data.x_train.shape[1]},{u},{v},{data.num_classes}" for u in hidden for v in hidden]
+    a.arch = a.arch or ["8,32,32,2"]
     rows = []
-    for learner, lr in tqdm([(m, lr) for m in learners for lr in lrs], desc="learners"):
-        rows.append(run(learner, lr, graph, data, a, set(eval_at)))
-    print(table(rows, ["learner", "lr"] + [f"acc@{t}" for t in eval_at]))
-    name = f"local_credit_{a.task}_{a.arch.replace(',', '-')}" + ("" if a.timing == "now" else f"_{a.timing}")
+    for arch, learner, lr in tqdm([(s, m, lr) for s in a.arch for m in learners for lr in lrs], desc="learners"):
+        graph = graphnca.WeightGraph.from_sizes([int(v) for v in arch.split(",")], activation=a.activation)
+        rows.append({"arch": arch, **run(learner, lr, graph, data, a, set(eval_at))})
+    if len(a.arch) == 1:
+        print(table(rows, ["learner", "lr"] + [f"acc@{t}" for t in eval_at]))
+    else:
+        print(table(grid_summary(rows, eval_at), ["learner", "lr", "archs"]
+                    + [f"{s}@{t}" for t in eval_at for s in ("mean", "min")]))
+    what = f"grid{a.grid.replace(',', '-')}" if a.grid else "_".join(s.replace(",", "-") for s in a.arch)
+    name = f"local_credit_{a.task}_{what}" + ("" if a.timing == "now" else f"_{a.timing}")
     name += "" if a.learners == ",".join(LEARNERS) else "_" + a.learners.replace(",", "-")
     report(Path(a.out), name, {"config": vars(a), "task": data.name, "steps": eval_at, "rows": rows}, plot)
 

@@ -37,6 +37,23 @@ with state, neighbourhood sums and products can pass them back one layer per ste
 them: the slope-weighted terms are missing. ``benchmarks/local_credit.py`` measures what hand-written local
 learners reach with either set.
 
+``condition="feedback"`` adds per-example credit, carried back through the rule's own state. Each weight
+:math:`e = (i \to k)` holds a message weight :math:`b_e`, the last channel of its hidden state (random at a
+``hidden_init="random"`` start; the rule may rewrite it). Every hidden neuron receives, per example, the
+fan-out-normalised sum of the messages of its outgoing weights, times its own slope:
+
+.. math::
+    \delta_k^n = \varepsilon_k^n \ \text{at outputs}, \qquad
+    \delta_i^n = \frac{s_i^n}{\sqrt{|N_f(i)|}} \textstyle\sum_{k \in N_f(i)} b_{ik}\, \delta_k^n,
+
+and a weight :math:`e = (i \to j)` sees two more numbers, :math:`\big[\ \bar\delta_j,\
+\tfrac1B \textstyle\sum_n a_i^n \delta_j^n\ \big]` (at output weights they repeat the error terms). No
+weight reads another's forward value: with :math:`b_e = w_e` this is backprop, with fixed random :math:`b_e`
+feedback alignment. Per-example credit is what the batch statistics above cannot carry (session 17's measurement:
+a perfect batch-statistics credit reaches 0.886 on MNIST 784-100-100-10); it costs one more ``[B, out] @ [out,
+in]`` product per layer, O(E * B) like the forward pass. ``benchmarks/local_credit.py`` (``sign``, ``feedback``)
+measures hand-written learners of this kind.
+
 The features are observations: computed under ``torch.no_grad()`` from the current weights, so growth never runs
 autograd through a task network, and meta-training backpropagates through the rule's use of the features but not
 through how the features would change with the weights. Cost per step: one forward pass of every network on the
@@ -49,10 +66,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .forward import layer_outputs
+from .forward import layer_outputs, layer_params
 
-CONDITIONS = ("none", "data", "moments")
-_NUM_FEATURES = {"none": 0, "data": 7, "moments": 13}
+CONDITIONS = ("none", "data", "moments", "feedback")
+_NUM_FEATURES = {"none": 0, "data": 7, "moments": 13, "feedback": 9}
+_COLUMNS = {"data": (3, 2), "moments": (5, 6), "feedback": (4, 3)}   # (neuron, pair) statistics each mode fills
 
 
 def num_features(condition: str) -> int:
@@ -63,18 +81,26 @@ def num_features(condition: str) -> int:
 
 
 @torch.no_grad()
-def data_features(graph, w: Tensor, x: Tensor, y: Tensor, condition: str = "data") -> Tensor:
+def data_features(graph, w: Tensor, x: Tensor, y: Tensor, condition: str = "data",
+                  feedback: Tensor | None = None) -> Tensor:
     """Per-weight data features ``[E, F]`` (see the module docstring) of every network in ``graph``: ``F = 7``
-    for ``condition="data"``, 13 for ``"moments"`` (the seven, then the six moments).
+    for ``condition="data"``, 13 for ``"moments"`` (the seven, then the six moments), 9 for ``"feedback"`` (the
+    seven, then the target's mean credit and the credit-Hebbian term).
 
     Args:
         graph: a :class:`~graphnca.WeightGraph` (one network or a batch of any architectures).
         w: ``[E]`` current weights. x: ``[B, in]`` inputs. y: ``[B]`` integer labels.
+        feedback: ``[E]`` message weights :math:`b_e` (``condition="feedback"`` only).
     """
     if num_features(condition) == 0:
         raise ValueError("condition 'none' has no data features")
     if w.shape != (graph.num_weights,):
         raise ValueError(f"w must have shape [{graph.num_weights}], got {list(w.shape)}")
+    if (condition == "feedback") != (feedback is not None):
+        raise ValueError("condition 'feedback' needs feedback= (one message weight per weight); other conditions "
+                         "take none")
+    if feedback is not None and feedback.shape != w.shape:
+        raise ValueError(f"feedback must have shape [{graph.num_weights}], got {list(feedback.shape)}")
     if x.dim() != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
         raise ValueError(f"data must be x: [B, in] and y: [B] with B >= 1, got {list(x.shape)} and {list(y.shape)}")
     n_in = {a.sizes[0] for a in graph.archs}
@@ -83,28 +109,44 @@ def data_features(graph, w: Tensor, x: Tensor, y: Tensor, condition: str = "data
     n_cls = {a.sizes[-1] for a in graph.archs}
     if int(y.max()) >= min(n_cls) or int(y.min()) < 0:
         raise ValueError(f"labels must lie in [0, {min(n_cls)}) for networks with {sorted(n_cls)} outputs")
-    moments = condition == "moments"
-    n_neuron, n_pair = (5, 6) if moments else (3, 2)
-    neuron = w.new_zeros(graph.num_neurons, n_neuron)  # [N, 3 | 5]: mean, std, mean error (, mean s, mean s*a)
-    pair = w.new_zeros(graph.num_weights, n_pair)      # [E, 2 | 6]: Hebbian, error-Hebbian (, the four moments)
+    n_neuron, n_pair = _COLUMNS[condition]
+    neuron = w.new_zeros(graph.num_neurons, n_neuron)  # [N, 3+]: mean, std, mean error, then the mode's own
+    pair = w.new_zeros(graph.num_weights, n_pair)      # [E, 2+]: Hebbian, error-Hebbian, then the mode's own
     runs, _ = graph.dense_runs
     member = 0
     for w0, n0, k, e_a, n_a, _ in runs:                # runs: consecutive members of one architecture
         arch = graph.archs[member]
         member += k
+        fb = None if feedback is None else feedback[w0:w0 + k * e_a].view(k, e_a)
         _run_features(arch, w[w0:w0 + k * e_a].view(k, e_a), x, y,
-                      neuron[n0:n0 + k * n_a].view(k, n_a, n_neuron), pair[w0:w0 + k * e_a].view(k, e_a, n_pair))
+                      neuron[n0:n0 + k * n_a].view(k, n_a, n_neuron), pair[w0:w0 + k * e_a].view(k, e_a, n_pair), fb)
     cols = [neuron[graph.src, :2], neuron[graph.dst, :3], pair[:, :2]]
-    if moments:
+    if condition == "moments":
         cols += [neuron[graph.src, 3:], pair[:, 2:]]
+    elif condition == "feedback":
+        cols += [neuron[graph.dst, 3:], pair[:, 2:]]
     return torch.cat(cols, dim=1)
 
 
-def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: Tensor) -> None:
-    """Fill ``neuron [k, N_a, 3 | 5]`` and ``pair [k, E_a, 2 | 6]`` for ``k`` networks of one architecture."""
+def _credit(arch, fb: Tensor, err: Tensor, slopes: list[Tensor]) -> list[Tensor]:
+    """Per layer ``l``, the per-example credit ``[k, B, sizes[l + 1]]`` of its target neurons, passed back from the
+    output error through the message weights ``fb [k, E_a]`` (module docstring)."""
+    back = layer_params(arch, fb)                                      # per layer (B [k, out, in], bias part)
+    credit = [err]
+    for l in range(arch.num_layers - 1, 0, -1):
+        mask = arch.mask(l)
+        fan = torch.full((arch.sizes[l],), float(arch.sizes[l + 1])) if mask is None else mask.sum(0).float()
+        norm = fan.clamp_min(1.0).rsqrt().to(err.device)               # [in]: sources' fan-out
+        credit.insert(0, (credit[0] @ back[l][0]) * norm * slopes[l - 1])
+    return credit
+
+
+def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: Tensor, fb: Tensor | None) -> None:
+    """Fill ``neuron [k, N_a, 3+]`` and ``pair [k, E_a, 2+]`` for ``k`` networks of one architecture."""
     sizes, B, k = arch.sizes, x.shape[0], w.shape[0]
-    moments = pair.shape[-1] > 2
-    outs, slopes = layer_outputs(arch, w, x, slopes=True) if moments else (layer_outputs(arch, w, x), None)
+    moments = pair.shape[-1] == 6
+    need_slopes = moments or fb is not None
+    outs, slopes = layer_outputs(arch, w, x, slopes=True) if need_slopes else (layer_outputs(arch, w, x), None)
     probs = torch.softmax(outs[-1], dim=-1)
     err = probs - torch.nn.functional.one_hot(y, sizes[-1]).to(probs.dtype)  # [k, B, C]
     acts = [x.expand(k, -1, -1), *outs[:-1], probs]                    # every layer's neuron outputs
@@ -116,6 +158,11 @@ def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: T
     neuron[:, base - sizes[-1]:base, 2] = err.mean(1)
     if arch.bias:
         neuron[:, base:, 0] = 1.0                                      # bias units: constant output 1
+    credit = None if fb is None else _credit(arch, fb, err, slopes)
+    if credit is not None:
+        for l, c in enumerate(credit):                                  # targets of layer l: after its sources
+            start = sum(sizes[:l + 1])
+            neuron[:, start:start + sizes[l + 1], 3] = c.mean(1)
     if moments:                                                        # slopes s: 1 at inputs, 0 at bias units
         s = [torch.ones_like(acts[0]), *slopes[:-1]]                   # the slopes of every layer's sources
         base = 0
@@ -131,6 +178,8 @@ def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: T
         if moments:
             terms += [(2, s[l] * src, dst), (3, s[l], dst), (4, s[l] * src, err if last else None),
                       (5, s[l], err if last else None)]
+        if credit is not None:
+            terms.append((2, src, credit[l]))
         mask = arch.mask(l)
         keep = None if mask is None else mask.flatten().to(w.device)
         for col, a, b in terms:
@@ -142,6 +191,8 @@ def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: T
             pair[:, off:off + n_b, 0] = dst.mean(1)
             if last:
                 pair[:, off:off + n_b, 1] = err.mean(1)
+            if credit is not None:
+                pair[:, off:off + n_b, 2] = credit[l].mean(1)
             off += n_b
 
 

@@ -278,13 +278,29 @@ def test_local_credit_learners_and_smoke(tmp_path, monkeypatch):
     torch.testing.assert_close(new[1][0], credit[1][0])
     first, _ = lc.direction("moments", graph, w, x, y, 2, prev=[None, None])
     assert torch.equal(first.view(2, -1)[:, :ref.shape[1]], torch.zeros_like(ref))
+    # per-example credit: messages b = w give backprop; sign symmetry and feedback alignment share its output layer
+    torch.testing.assert_close(lc.feedback_direction(arch, wk, wk, x, y).flatten(), grad, atol=1e-6, rtol=1e-5)
+    fb = torch.randn(graph.num_weights)
+    for learner in ("sign", "feedback"):
+        d = lc.direction(learner, graph, w, x, y, 2, fb=fb)[0]
+        torch.testing.assert_close(d[out], grad[out], atol=1e-6, rtol=1e-5)
+        assert not torch.allclose(d[graph.hidden_w], grad[graph.hidden_w], atol=1e-3)
+    sign = torch.sign(w) * (2.0 / graph.in_degree[graph.dst].float()).sqrt()
+    torch.testing.assert_close(lc.direction("sign", graph, w, x, y, 2)[0],
+                               lc.feedback_direction(arch, wk, sign.view(2, -1), x, y).flatten())
 
     for timing in ("mixed", "delayed"):
         run("local_credit.py", "--arch", "8,6,5,2", "--nets", "2", "--steps", "1,3", "--lr", "0.1,0.3", "--timing",
             timing, out=tmp_path)
         data = json.loads((tmp_path / f"local_credit_xor_8-6-5-2_{timing}.json").read_text())
-        assert len(data["rows"]) == 10 and all(0 <= r["acc@3"] <= 1 for r in data["rows"])
+        assert len(data["rows"]) == 2 * len(lc.LEARNERS) and all(0 <= r["acc@3"] <= 1 for r in data["rows"])
         assert (tmp_path / f"local_credit_xor_8-6-5-2_{timing}.png").stat().st_size > 1000
+    run("local_credit.py", "--grid", "3,4", "--nets", "1", "--steps", "1,2", "--lr", "0.1", "--learners",
+        "feedback,backprop", out=tmp_path)
+    data = json.loads((tmp_path / "local_credit_xor_grid3-4_feedback-backprop.json").read_text())
+    assert data["config"]["arch"] == ["8,3,3,2", "8,3,4,2", "8,4,3,2", "8,4,4,2"]
+    assert [(r["arch"], r["learner"]) for r in data["rows"]] == [
+        (s, m) for s in data["config"]["arch"] for m in ("feedback", "backprop")]
 
 
 def test_rule_fit_teacher_is_the_delayed_learner_and_smoke(tmp_path, monkeypatch):

@@ -108,7 +108,7 @@ def test_moments_give_the_regressed_credit_of_the_last_hidden_layer():
     assert not torch.allclose(seven, slope, atol=1e-3)
 
 
-@pytest.mark.parametrize("condition, interaction", [("data", 0), ("moments", 0), ("moments", 5)])
+@pytest.mark.parametrize("condition, interaction", [("data", 0), ("moments", 0), ("moments", 5), ("feedback", 0)])
 def test_paths_agree_and_rule_is_equivariant(condition, interaction):
     g = graphnca.batch([graphnca.WeightGraph.from_sizes([4, 5, 3, 3], activation="tanh"),
                         graphnca.WeightGraph.from_sizes([4, 6, 3], masks=[torch.rand(6, 4) < 0.6, None])])
@@ -123,6 +123,38 @@ def test_paths_agree_and_rule_is_equivariant(condition, interaction):
     torch.testing.assert_close(conv(x, ei_f, ei_b, features=feats), ref, atol=1e-5, rtol=1e-5)  # plain PyG path
     dense = g.unbatch()[0]                  # relabelling hidden units permutes features and updates alike
     assert_permutation_equivariant(conv, dense, x[:dense.num_weights], data=data)
+
+
+def test_feedback_credit_is_backprop_when_the_messages_are_the_weights():
+    # the module docstring's claim: with b_e = w_e (times sqrt(fan-out), undoing the normalisation) the per-example
+    # credit is backprop's, so the credit-Hebbian column is the loss gradient, in mixed and masked batches
+    g1 = graphnca.WeightGraph.from_sizes([4, 5, 3, 3], activation="tanh")
+    g2 = graphnca.WeightGraph.from_sizes([4, 6, 3], activation="tanh", masks=[torch.rand(6, 4) < 0.6, None])
+    big = graphnca.batch([g1, g2, g1])
+    w, x, y = torch.randn(big.num_weights), torch.randn(9, 4), torch.randint(3, (9,))
+    fb = w * big.out_degree[big.src].float().sqrt()
+    f = data_features(big, w, x, y, condition="feedback", feedback=fb)
+    assert f.shape == (big.num_weights, 9) and torch.equal(f[:, :7], data_features(big, w, x, y))
+    grads = []
+    for m, wm in zip(big.unbatch(), big.split(w)):
+        wm = wm.clone().requires_grad_(True)
+        loss = nn.functional.cross_entropy(graphnca.forward.task_forward(m, wm, x)[0], y)
+        grads.append(torch.autograd.grad(loss, wm)[0])
+    torch.testing.assert_close(f[:, 8], torch.cat(grads), atol=1e-6, rtol=1e-5)
+    out = ~big.hidden_w                                                 # output weights: the error terms again
+    assert torch.equal(f[out, 7], f[out, 4]) and torch.equal(f[out, 8], f[out, 6])
+    # locality: the messages of layer-1 weights reach the credit below them, never the features at or above
+    moved = torch.where(big.layer == 1, torch.randn_like(fb), fb)
+    f2 = data_features(big, w, x, y, condition="feedback", feedback=moved)
+    assert torch.equal(f2[big.layer >= 1], f[big.layer >= 1])
+    assert not torch.allclose(f2[big.layer == 0, 7:], f[big.layer == 0, 7:])
+    # a rule reads its messages from its state's last channel
+    conv = conditioned(condition="feedback")
+    state = torch.randn(big.num_weights, 4)
+    raw = data_features(big, state[:, 0], x, y, condition="feedback", feedback=state[:, -1])
+    torch.testing.assert_close(conv.features(big, state, (x, y)), raw)
+    loud = conditioned(condition="feedback", feature_gain=10.0)          # the gain scales what the rule reads
+    torch.testing.assert_close(loud.features(big, state, (x, y)), 10.0 * raw)
 
 
 def _relabel_inputs_and_classes(g, gen):
@@ -245,3 +277,13 @@ def test_bad_inputs():
         rollout(conditioned(), g, State.unpack(x), 2)
     with pytest.raises(ValueError, match="extra inputs"):
         MetaNCAConv(condition="data", rule=graphnca.LocalRule(3))
+    with pytest.raises(ValueError, match="feature_gain must be positive"):
+        conditioned(feature_gain=0.0)
+    with pytest.raises(ValueError, match="needs hidden_size >= 1"):
+        MetaNCAConv(hidden_size=0, condition="feedback")
+    with pytest.raises(ValueError, match="needs feedback="):
+        data_features(g, x[:, 0], *data, condition="feedback")
+    with pytest.raises(ValueError, match="needs feedback="):
+        data_features(g, x[:, 0], *data, condition="data", feedback=x[:, 1])
+    with pytest.raises(ValueError, match="feedback must have shape"):
+        data_features(g, x[:, 0], *data, condition="feedback", feedback=x[:-1, 1])

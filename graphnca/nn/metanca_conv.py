@@ -24,8 +24,9 @@ class MetaNCAConv(MessagePassing):
     neighbourhoods and :math:`\rho` the fire rate (training only; in eval every weight updates, :math:`m_e = 1`).
     With ``condition="data"`` (or ``"moments"``) the rule's input also holds the weight's data features
     :math:`f_e` (:mod:`graphnca.conditioning`: its two neurons' activity on a mini-batch, their co-activity and,
-    at output neurons, the error; ``"moments"`` adds slope-weighted co-activities), computed without autograd
-    from ``data=(x, y)`` or passed precomputed as ``features``.
+    at output neurons, the error; ``"moments"`` adds slope-weighted co-activities; ``"feedback"`` adds per-example
+    credit passed back through message weights held in the last hidden channel), computed without autograd from
+    ``data=(x, y)`` or passed precomputed as ``features``.
 
     Called with line-graph ``edge_index_f, edge_index_b`` it is a plain PyG layer (mean aggregation over the given
     edges). Called with ``graph=WeightGraph`` it takes the O(E) hub path: neuron-level sums (dense blocks reduced
@@ -35,8 +36,8 @@ class MetaNCAConv(MessagePassing):
     which is cheaper to differentiate (``benchmarks/perception.py``).
 
     Args:
-        hidden_size, widths, step_size, fire_rate, neighbourhood, condition, deadzone, interaction: see
-            :class:`~graphnca.RuleConfig`.
+        hidden_size, widths, step_size, fire_rate, neighbourhood, condition, deadzone, interaction,
+            feature_gain: see :class:`~graphnca.RuleConfig` (the gain multiplies the computed features).
         rule: an existing :class:`~graphnca.LocalRule` to share (its sizes win over ``hidden_size``/``widths``).
 
     Shapes:
@@ -48,23 +49,29 @@ class MetaNCAConv(MessagePassing):
 
     def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, fire_rate: float = 0.5,
                  neighbourhood: str = "incident", condition: str = "none", rule: LocalRule | None = None,
-                 deadzone: float = 0.0, interaction: int = 0):
+                 deadzone: float = 0.0, interaction: int = 0, feature_gain: float = 1.0):
         super().__init__(aggr="mean", node_dim=0)
         check_neighbourhood(neighbourhood)
         if not 0.0 < fire_rate <= 1.0:
             raise ValueError(f"fire_rate must be in (0, 1], got {fire_rate}")
+        if not 0.0 < feature_gain < float("inf"):
+            raise ValueError(f"feature_gain must be positive and finite, got {feature_gain}")
         n_feat = num_features(condition)
         self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size, n_feat, deadzone,
                                                             interaction)
         if self.rule.extra_inputs != n_feat:
             raise ValueError(f"condition {condition!r} needs a rule with {n_feat} extra inputs, the given rule has "
                              f"{self.rule.extra_inputs}")
+        if condition == "feedback" and self.rule.hidden_size < 1:
+            raise ValueError("condition 'feedback' keeps its message weights in the last hidden channel: it needs "
+                             "hidden_size >= 1")
         self.fire_rate, self.neighbourhood, self.condition = float(fire_rate), neighbourhood, condition
+        self.feature_gain = float(feature_gain)
 
     @classmethod
     def from_config(cls, cfg: RuleConfig) -> "MetaNCAConv":
         return cls(fire_rate=cfg.fire_rate, neighbourhood=cfg.neighbourhood, condition=cfg.condition,
-                   rule=LocalRule.from_config(cfg))
+                   rule=LocalRule.from_config(cfg), feature_gain=cfg.feature_gain)
 
     @property
     def hidden_size(self) -> int:
@@ -79,8 +86,10 @@ class MetaNCAConv(MessagePassing):
         return (torch.rand(num_weights, 1, device=where, generator=generator) < self.fire_rate).float().to(device)
 
     def features(self, graph: WeightGraph, x: Tensor, data: tuple[Tensor, Tensor]) -> Tensor:
-        """``[E, F]`` data features of states ``x`` on ``data = (inputs, labels)`` (no autograd)."""
-        return data_features(graph, x[:, 0].detach(), *data, condition=self.condition)
+        """``[E, F]`` data features of states ``x`` on ``data = (inputs, labels)`` (no autograd), times the gain."""
+        fb = x[:, -1].detach() if self.condition == "feedback" else None     # messages: the last hidden channel
+        f = data_features(graph, x[:, 0].detach(), *data, condition=self.condition, feedback=fb)
+        return f if self.feature_gain == 1.0 else f * self.feature_gain
 
     def _check_features(self, x: Tensor, graph, data, features) -> Tensor | None:
         f = self.rule.extra_inputs
@@ -158,4 +167,4 @@ class MetaNCAConv(MessagePassing):
         r = self.rule
         return (f"{self.__class__.__name__}(hidden_size={r.hidden_size}, widths={r.widths}, "
                 f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r}, condition={self.condition!r}, "
-                f"deadzone={r.deadzone}, interaction={r.interaction})")
+                f"deadzone={r.deadzone}, interaction={r.interaction}, feature_gain={self.feature_gain})")
