@@ -78,8 +78,9 @@ def test_shipped_rules_load_and_step(path):
     from graphnca.experiments.common import load_rule
     conv, cfg = load_rule(path)
     assert load_checkpoint(path)["rule_only"]
-    # fitted rules: xor (session 18), MNIST (sessions 20-21)
-    assert (cfg.task.task, cfg.rule.condition) in {("mnist", "data"), ("xor", "moments"), ("mnist", "moments")}
+    # fitted rules: xor (session 18), MNIST (sessions 20-21); per-example credit: MNIST (session 24)
+    assert (cfg.task.task, cfg.rule.condition) in {("mnist", "data"), ("xor", "moments"), ("mnist", "moments"),
+                                                   ("mnist", "feedback")}
     n_in, n_out = cfg.task.archs[0][0], cfg.task.archs[0][-1]
     g = graphnca.WeightGraph.from_sizes([n_in, 5, n_out], activation=cfg.task.activation)
     state = graphnca.init_state(g, conv.hidden_size, cfg.init)

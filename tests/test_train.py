@@ -19,7 +19,7 @@ def params(tr):
     return torch.cat([p.detach().flatten() for p in tr.conv.parameters()])
 
 
-@pytest.mark.parametrize("condition", ["none", "data"])
+@pytest.mark.parametrize("condition", ["none", "data", "feedback"])
 def test_meta_steps_lower_the_loss(tmp_path, condition):
     tr = MetaTrainer(tiny(condition, steps=120, pool_size=0, schedule="fixed:8", lr=1e-2), tmp_path)
     tr.run(progress=False)
@@ -34,7 +34,8 @@ def test_task_networks_change_only_through_the_rule(tmp_path):
 
 
 @pytest.mark.parametrize("condition, age, grow, damage", [("none", 0, 0, 1), ("data", 0, 0, 1), ("none", 4, 0, 1),
-                                                          ("data", 4, 0, 1), ("data", 0, 2, 1), ("none", 0, 2, 2)])
+                                                          ("data", 4, 0, 1), ("data", 0, 2, 1), ("none", 0, 2, 2),
+                                                          ("feedback", 0, 0, 1)])
 def test_resume_is_exact(tmp_path, condition, age, grow, damage):
     def cfg():
         return tiny(condition, damage=damage, checkpoint_every=3, pool_age=age, damage_grow=grow,
