@@ -1,7 +1,8 @@
 """Local credit: how far hand-written local learners get with what a data-conditioned weight sees.
 
 Usage: ``python benchmarks/local_credit.py [--task xor|mnist|...] [--data-root DIR] [--arch 8,32,32,2 | --grid
-10,20,...,100] [--nets 10] [--steps 40,200,1000,3000] [--lr 0.1,0.3,1] [--learners readout,data,moments,sign,feedback,backprop]``.
+10,20,...,100] [--nets 10] [--steps 40,200,1000,3000] [--lr 0.1,0.3,1]
+[--learners readout,data,moments,sign,feedback,backprop]``.
 
 No rule and no meta-training: each learner takes ``--nets`` fresh networks and, for every step, one mini-batch
 of ``--batch`` training examples, then moves every weight by ``-lr`` times its estimate of the loss gradient.
@@ -19,7 +20,7 @@ of ``--batch`` training examples, then moves every weight by ``-lr`` times its e
 * ``backprop``: the exact gradient by autograd. Both are references no rule may use.
 
 Per-example credit (what the batch-statistics learners above lack): every hidden neuron holds a vector of ``B``
-numbers, the mean over its outgoing weights of a message ``b_kj * delta_k`` (per example), times its own slope;
+numbers, the sum over its outgoing weights of a message ``b_kj * delta_k`` (per example), times its own slope;
 every weight moves by ``<delta_j a_i>``, its error-Hebbian term with that credit. The message weight ``b_kj`` is
 the weight's own, never its neighbours':
 
@@ -135,7 +136,7 @@ def feedback_direction(arch, w, fb, x, y):
         has_bias = back[l][1] is not None
         grads.insert(0, (delta.transpose(1, 2) @ acts[l] / n,) + ((delta.mean(1),) if has_bias else ()))
         if l:
-            delta = (delta @ back[l][0]) * slopes[l - 1]               # [k, B, size_l]: mean of the messages
+            delta = (delta @ back[l][0]) * slopes[l - 1]               # [k, B, size_l]: sum of the messages
     return torch.cat([t.flatten(1) for g in grads for t in g], dim=1)
 
 
