@@ -71,7 +71,8 @@ def neuron_fits(arch, w: torch.Tensor, g: torch.Tensor, x: torch.Tensor, coef=No
         rows = W.shape[1]
         hebb = b.transpose(1, 2) @ a / a.shape[1]                              # [k, out, in]
         per_source = [a.mean(1), a.std(1, unbiased=False), torch.ones_like(a[:, 0])]   # [k, in] each
-        F = torch.stack([hebb, W, *(f.unsqueeze(1).expand(-1, rows, -1) for f in per_source)], dim=-1)  # [k, out, in, 5]
+        per_pair = [f.unsqueeze(1).expand(-1, rows, -1) for f in per_source]        # [k, out, in] each
+        F = torch.stack([hebb, W, *per_pair], dim=-1)                          # [k, out, in, 5]
         c = torch.linalg.lstsq(F, G.unsqueeze(-1)).solution if coef is None else coef[l]   # [k, out, 5, 1]
         fit = (F @ c).squeeze(-1)                                              # [k, out, in]
         cos = (fit * G).sum((1, 2)) / (fit.norm(dim=(1, 2)) * G.norm(dim=(1, 2))).clamp_min(1e-30)

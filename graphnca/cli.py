@@ -60,7 +60,8 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
     parts = {}
     for name, cls in (("rule", RuleConfig), ("init", InitConfig), ("task", TaskConfig), ("train", TrainConfig)):
         current = getattr(base, name)
-        given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+        given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+                 if getattr(args, f.name, None) is not None}
         parts[name] = dataclasses.replace(current, **given)
     cfg = Config(**parts)
     cfg.task.archs = tuple(tuple(a) for a in cfg.task.archs)

@@ -64,7 +64,8 @@ def _code_2d(pos: Tensor, dims: int, shape: tuple[int, int]) -> Tensor:
     out = []
     for k in range(dims):
         f = k // 2 + 1
-        out.append(torch.cos(math.pi * f * (r + 0.5) / rows) if k % 2 == 0 else torch.cos(math.pi * f * (c + 0.5) / cols))
+        axis, n = (r, rows) if k % 2 == 0 else (c, cols)       # even channels vary down rows, odd across columns
+        out.append(torch.cos(math.pi * f * (axis + 0.5) / n))
     return torch.stack(out, dim=1)
 
 

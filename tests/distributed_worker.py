@@ -22,7 +22,8 @@ def main(mode: str, out: str, world: int) -> None:
     if mode == "step":   # one meta-step on a fixed set of 2 * PER_RANK start states, split over the ranks
         tr = MetaTrainer(config(PER_RANK * 2 // world), out)
         graph = WeightGraph.from_sizes(ARCH)
-        every = fresh_states(graph, 2 * PER_RANK, tr.cfg.rule.hidden_size, tr.cfg.init, torch.Generator().manual_seed(7))
+        every = fresh_states(graph, 2 * PER_RANK, tr.cfg.rule.hidden_size, tr.cfg.init,
+                             torch.Generator().manual_seed(7))
         mine = every.chunk(world)[tr.rank]
         tr.meta_step(initial=(mine.reshape(-1, mine.shape[-1]), [None]))
         if tr.rank == 0:

@@ -11,7 +11,8 @@ from graphnca.cli import main
 from graphnca.experiments import load_grown
 from graphnca.testing import write_fake_idx
 
-TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--pool-fresh", "1", "--schedule", "uniform:2,3",
+TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--pool-fresh", "1",
+              "--schedule", "uniform:2,3",
               "--eval-every", "3", "--eval-samples", "2", "--checkpoint-every", "2", "--widths", "8",
               "--hidden-size", "4"]
 
@@ -121,7 +122,8 @@ def test_grow_step_scale_scales_every_update(tmp_path, capsys):
     # the changed states of its neighbours
     frozen, evolving = (grown(2, 0.5, "--hidden-step-scale", "0"),
                         grown(2, 0.5, "--hidden-step-scale", "0", "--hidden-state-scale", "0.5"))
-    assert torch.equal(flat(evolving, "0."), flat(w0, "0.")) and not torch.equal(flat(evolving, "2."), flat(frozen, "2."))
+    assert torch.equal(flat(evolving, "0."), flat(w0, "0."))
+    assert not torch.equal(flat(evolving, "2."), flat(frozen, "2."))
     assert read_json(tmp_path / "2_0.5_4" / "grow.json")["hidden_state_scale"] == 0.5
     fails_with(capsys, ["grow", "--rule", str(iris_rule), "--arch", "4,7,3", "--hidden-state-scale", "nan",
                         "--out", str(tmp_path / "bad3")], "hidden_state_scale must be a finite number >= 0")

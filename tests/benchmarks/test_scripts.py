@@ -1,4 +1,5 @@
-"""Smoke-run the benchmark and prepared GPU scripts at tiny sizes (seconds); nothing is timed or asserted about speed."""
+"""Smoke-run the benchmark and prepared GPU scripts at tiny sizes (seconds); nothing is timed or asserted about
+speed."""
 import json
 import subprocess
 import sys
