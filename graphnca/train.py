@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -81,8 +81,9 @@ class TrainConfig:
                                      # task gradient on the data batch) (graphnca.align): supervises the
                                      # direction of hidden-layer learning, which the task loss alone does not find
     grad_checkpoint: bool = True
-    init_from: str | None = None     # start from this checkpoint's rule weights (same rule config; optimiser,
-                                     # pools and step start afresh): continue a rule under a new curriculum
+    init_from: str | None = None     # start from this checkpoint's rule weights (same rule config except, if
+                                     # wanted, step_size; optimiser, pools and step start afresh): continue a
+                                     # rule under a new curriculum
     eval_every: int = 500
     eval_samples: int = 16
     checkpoint_every: int = 500
@@ -185,9 +186,11 @@ class MetaTrainer:
     def _warm_start(self, path) -> None:
         ck = load_checkpoint(path, map_location=self.device)
         rule = Config.from_dict(ck["config"]).rule
-        if rule != self.cfg.rule:
+        # the step size bounds each update and is not a weight: a rule may continue at another step (e.g. the
+        # fraction of its own step it grows best with), everything else must match the saved weights
+        if replace(rule, step_size=self.cfg.rule.step_size) != self.cfg.rule:
             raise ValueError(f"init_from checkpoint {path} holds a rule with config {rule}, this run's rule is "
-                             f"{self.cfg.rule}")
+                             f"{self.cfg.rule} (only step_size may differ)")
         self.conv.load_state_dict(ck["rule"])
 
     def _lr_factor(self, step: int) -> float:

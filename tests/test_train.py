@@ -155,6 +155,10 @@ def test_init_from_starts_with_the_saved_rule(tmp_path):
     ck = str(tmp_path / "a" / "checkpoint.pt")
     warm = MetaTrainer(tiny(init_from=ck, lr=1e-3), tmp_path / "b")
     assert torch.equal(params(warm), params(first)) and warm.step == 0
+    finer = tiny(init_from=ck)
+    finer.rule.step_size = first.cfg.rule.step_size / 10     # a bound, not a weight: may change
+    tr = MetaTrainer(finer, tmp_path / "fine")
+    assert torch.equal(params(tr), params(first)) and tr.conv.rule.step_size == finer.rule.step_size
     cfg = tiny(init_from=ck)
     cfg.rule.hidden_size = 4
     with pytest.raises(ValueError, match="init_from checkpoint .* holds a rule with config"):
