@@ -22,15 +22,16 @@ def timing_flags(ap) -> None:
     ap.add_argument("--out", default="benchmarks/results")
 
 
-def growth_flags(ap, arch: str, samples: int, steps: str) -> None:
+def growth_flags(ap, arch: str, samples: int, steps: str | None) -> None:
     """The flags every study that grows networks with a trained rule shares (``--threads`` is applied by
-    :func:`parse_growth_args`)."""
+    :func:`parse_growth_args`); ``steps=None`` for a study that sets its growth lengths another way."""
     ap.add_argument("--rule", required=True)
     ap.add_argument("--task", default=None, help="task to grow on (default: the rule's own)")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--arch", default=arch)
     ap.add_argument("--samples", type=int, default=samples)
-    ap.add_argument("--steps", default=steps, help="growth lengths at which to evaluate")
+    if steps is not None:
+        ap.add_argument("--steps", default=steps, help="growth lengths at which to evaluate")
     ap.add_argument("--grow-batch", type=int, default=None, help="examples per growth step (default: the rule's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
