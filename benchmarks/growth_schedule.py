@@ -89,8 +89,8 @@ def main(argv=None):
     print(table(rows, ["schedule", "grow_batch", "steps", "val_mean", "test_mean", "test_min"]))
     print(f"selected on validation: {best['schedule']} (batch {best['grow_batch']}) -> test {best['test_mean']:.4f}")
     name = f"growth_schedule_{a.task or cfg.task.task}_{a.arch.replace(',', '-')}"
-    report(Path(a.out), name, {"config": vars(a), "task": a.task or cfg.task.task, "rule_step_size": conv.rule.step_size, "rows": rows,
-                               "selected": best}, plot)
+    report(Path(a.out), name, {"config": vars(a), "task": a.task or cfg.task.task,
+                               "rule_step_size": conv.rule.step_size, "rows": rows, "selected": best}, plot)
 
 
 if __name__ == "__main__":
