@@ -13,6 +13,7 @@ the best validation accuracy at the end of its schedule.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import torch
@@ -35,7 +36,7 @@ def parse_schedule(text: str) -> list[tuple[float, int]]:
             seg = (float(scale), int(steps))
         except ValueError:
             raise ValueError(f"schedule segment {part!r} is not SCALExSTEPS (e.g. 0.1x200)") from None
-        if not (seg[0] > 0 and seg[0] != float("inf") and seg[1] >= 1):
+        if not (math.isfinite(seg[0]) and seg[0] > 0 and seg[1] >= 1):
             raise ValueError(f"schedule segment {part!r} needs a finite scale > 0 and steps >= 1")
         segs.append(seg)
     return segs
