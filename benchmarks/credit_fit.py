@@ -33,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from _util import report, table
-from rule_fit import balance, fit, group_rel_err, plot
+from rule_fit import balance, fit, fit_flags, group_rel_err, plot
 from step_scale import split_train
 
 import graphnca
@@ -121,34 +121,15 @@ def fit_rule(a, train, g_fit, teach, gen):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", default="mnist")
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--fit-arch", action="append", default=None, help="architectures the rule is fitted on (<= 4)")
-    ap.add_argument("--arch", action="append", default=None, help="extra (unseen) architectures to grow")
-    ap.add_argument("--activation", default="tanh")
-    ap.add_argument("--nets", type=int, default=2, help="networks per architecture (fitting and evaluation)")
-    ap.add_argument("--batch", type=int, default=64, help="examples per growth step")
-    ap.add_argument("--lr", type=float, default=0.3, help="the teacher's learning rate")
+    fit_flags(ap, task="mnist", nets=2, fit_steps=1000, fit_samples=40, widths="32", interaction=4, step_size=1.0,
+              epochs=20, steps="200,1000")
     ap.add_argument("--sign-scale", type=float, default=1.0, help="c: message weights settle at c sign(w)")
     ap.add_argument("--sign-gain", type=float, default=5.0, help="kappa: how fast they get there")
     ap.add_argument("--teacher-only", action="store_true", help="grow with the teacher alone (choose lr, c)")
     ap.add_argument("--hidden-size", type=int, default=1)
     ap.add_argument("--neighbourhood", default="incident")
-    ap.add_argument("--widths", default="32")
-    ap.add_argument("--interaction", type=int, default=4)
-    ap.add_argument("--step-size", type=float, default=1.0)
-    ap.add_argument("--fit-steps", type=int, default=1000, help="trajectory length for fitting rows")
-    ap.add_argument("--fit-samples", type=int, default=40, help="trajectory steps kept as rows, per round")
     ap.add_argument("--fit-rows", type=int, default=20000, help="hidden-weight rows kept per kept step")
-    ap.add_argument("--dagger", type=int, default=1, help="rounds of rows from the student's own trajectories")
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--fit-lr", type=float, default=3e-3)
-    ap.add_argument("--fit-batch", type=int, default=4096)
-    ap.add_argument("--steps", default="200,1000", help="growth steps at which to evaluate")
     ap.add_argument("--val", type=int, default=10000, help="training examples held out (never grown on) to choose by")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--name", default=None, help="output name (default credit_fit_TASK)")
     a = ap.parse_args(argv)
     if a.threads:

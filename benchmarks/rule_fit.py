@@ -174,35 +174,16 @@ def group_rel_err(err, Y, hid):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", default="xor")
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--fit-arch", action="append", default=None, help="architectures the rule is fitted on")
-    ap.add_argument("--arch", action="append", default=None, help="extra (unseen) architectures to grow")
-    ap.add_argument("--activation", default="tanh")
-    ap.add_argument("--nets", type=int, default=8, help="networks per architecture (fitting and evaluation)")
-    ap.add_argument("--batch", type=int, default=64, help="examples per growth step")
-    ap.add_argument("--lr", type=float, default=0.3, help="the teacher's learning rate")
+    fit_flags(ap, task="xor", nets=8, fit_steps=3000, fit_samples=60, widths="128,128", interaction=32,
+              step_size=2.0, epochs=30, steps="40,200,1000,3000")
     ap.add_argument("--hidden-gain", type=float, default=4.0,
                     help="multiplies the credit a hidden weight reads (a mean, not the learner's sum, over outputs)")
     ap.add_argument("--normalize", type=float, default=0.0, help="EPS > 0: divide credit by var + EPS")
-    ap.add_argument("--fit-steps", type=int, default=3000, help="teacher trajectory length for fitting rows")
-    ap.add_argument("--fit-samples", type=int, default=60, help="trajectory steps kept as rows, per round")
-    ap.add_argument("--dagger", type=int, default=1, help="rounds of rows from the student's own trajectories")
-    ap.add_argument("--widths", default="128,128")
-    ap.add_argument("--interaction", type=int, default=32)
-    ap.add_argument("--step-size", type=float, default=2.0)
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--fit-lr", type=float, default=3e-3)
-    ap.add_argument("--fit-batch", type=int, default=4096)
     ap.add_argument("--balanced", action="store_true",
                     help="inputs scaled per column, dead columns cut, errors scaled per channel within hidden and "
                          "within output weights (see balance())")
     ap.add_argument("--dilate", type=int, action="append", default=None,
                     help="K: also fit on trajectories on the images thickened by a K x K max filter (repeatable)")
-    ap.add_argument("--steps", default="40,200,1000,3000", help="growth steps at which to evaluate")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--rule", action="append", default=None,
                     help="evaluate these checkpoints beside the teacher instead of fitting (repeatable)")
     ap.add_argument("--name", default=None, help="output name (default rule_fit_TASK, or rule_eval_TASK)")
@@ -264,6 +245,32 @@ def main(argv=None):
                             **{f"acc@{t}": acc[t] for t in eval_at}})
     print(table(results, ["arch", "who", "fitted"] + [f"acc@{t}" for t in eval_at]))
     report(out, name, {"config": vars(a), "task": data.name, "steps": eval_at, "fits": fits, "rows": results}, plot)
+
+
+def fit_flags(ap, task: str, nets: int, fit_steps: int, fit_samples: int, widths: str, interaction: int,
+              step_size: float, epochs: int, steps: str) -> None:
+    """The flags every teacher-forcing script shares (this one and ``credit_fit.py``), with its own defaults."""
+    ap.add_argument("--task", default=task)
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--fit-arch", action="append", default=None, help="architectures the rule is fitted on")
+    ap.add_argument("--arch", action="append", default=None, help="extra (unseen) architectures to grow")
+    ap.add_argument("--activation", default="tanh")
+    ap.add_argument("--nets", type=int, default=nets, help="networks per architecture (fitting and evaluation)")
+    ap.add_argument("--batch", type=int, default=64, help="examples per growth step")
+    ap.add_argument("--lr", type=float, default=0.3, help="the teacher's learning rate")
+    ap.add_argument("--fit-steps", type=int, default=fit_steps, help="teacher trajectory length for fitting rows")
+    ap.add_argument("--fit-samples", type=int, default=fit_samples, help="trajectory steps kept as rows, per round")
+    ap.add_argument("--dagger", type=int, default=1, help="rounds of rows from the student's own trajectories")
+    ap.add_argument("--widths", default=widths)
+    ap.add_argument("--interaction", type=int, default=interaction)
+    ap.add_argument("--step-size", type=float, default=step_size)
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--fit-lr", type=float, default=3e-3)
+    ap.add_argument("--fit-batch", type=int, default=4096)
+    ap.add_argument("--steps", default=steps, help="growth steps at which to evaluate")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default="benchmarks/results")
 
 
 def fit_rule(a, data, g_fit, teach, hidden: int, gen):
