@@ -26,25 +26,22 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from _util import report, table
-from rule_fit import balance, fit, fit_flags, group_rel_err, plot
+from rule_fit import balance, fit, fit_flags, group_rel_err, plot, save_fitted
 from step_scale import split_train
 
 import graphnca
-from graphnca.checkpoint import save_checkpoint
 from graphnca.conditioning import DataStream, data_features
 from graphnca.data import load_task
 from graphnca.graph import batch
 from graphnca.grow import accuracy
 from graphnca.perception import perceive_hub
 from graphnca.state import InitConfig, init_state
-from graphnca.train import Config, TaskConfig
 
 CREDIT = 8          # feature column of <a_i delta_j> (condition="feedback")
 INIT = InitConfig(weight_init="kaiming", weight_scale=1.0, hidden_init="random")
@@ -160,13 +157,7 @@ def main(argv=None):
     if not a.teacher_only:
         conv, fits = fit_rule(a, (x_tr, y_tr), batch_of(fit_archs), teach, gen)
         students["student"] = conv.rule
-        cfg = Config(rule=replace(graphnca.RuleConfig(), hidden_size=a.hidden_size, widths=conv.rule.widths,
-                                  step_size=a.step_size, fire_rate=1.0, neighbourhood=a.neighbourhood,
-                                  condition="feedback", deadzone=0.0, interaction=a.interaction),
-                     init=INIT, task=TaskConfig(task=a.task, archs=tuple(fit_archs), activation=a.activation,
-                                                data_root=a.data_root, grow_batch=a.batch))
-        save_checkpoint(out / f"{name}.pt", {"config": cfg.to_dict(), "rule": conv.state_dict(), "step": 0,
-                                             "history": [], "rule_only": True})
+        save_fitted(out / f"{name}.pt", conv, a, INIT, fit_archs, a.data_root)
     eval_at = sorted({int(v) for v in a.steps.split(",")})
     results = []
     for arch in tqdm(list(dict.fromkeys(fit_archs + extra)), desc="grow"):

@@ -223,14 +223,7 @@ def main(argv=None):
         conv, fits = fit_rule(a, data, batch_of(fit_archs), teach, hidden, gen)
         students = {"student": conv}
         name = a.name or f"rule_fit_{a.task}" + (f"_norm{a.normalize:g}" if a.normalize else "")
-        cfg = Config(rule=replace(graphnca.RuleConfig(), hidden_size=hidden, widths=conv.rule.widths,
-                                  step_size=a.step_size, fire_rate=1.0, neighbourhood="consecutive",
-                                  condition="moments", deadzone=0.0, interaction=a.interaction),
-                     init=INIT,
-                     task=TaskConfig(task=a.task, archs=tuple(fit_archs), activation=a.activation,
-                                     grow_batch=a.batch))
-        save_checkpoint(out / f"{name}.pt", {"config": cfg.to_dict(), "rule": conv.state_dict(), "step": 0,
-                                             "history": [], "rule_only": True})
+        save_fitted(out / f"{name}.pt", conv, a, INIT, fit_archs)
     eval_at = sorted({int(v) for v in a.steps.split(",")})
     results = []
     for arch in tqdm(list(dict.fromkeys(fit_archs + extra)), desc="grow"):
@@ -271,6 +264,18 @@ def fit_flags(ap, task: str, nets: int, fit_steps: int, fit_samples: int, widths
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default="benchmarks/results")
+
+
+def save_fitted(path: Path, conv, a, init: InitConfig, fit_archs, data_root=None) -> None:
+    """Write a fitted rule as a rule-only checkpoint ``graphnca grow`` / ``train --init-from`` take (``a``: the
+    script's flags — task, activation, step size, interaction, growth batch)."""
+    rule = replace(graphnca.RuleConfig(), hidden_size=conv.hidden_size, widths=conv.rule.widths,
+                   step_size=a.step_size, fire_rate=1.0, neighbourhood=conv.neighbourhood, condition=conv.condition,
+                   deadzone=0.0, interaction=a.interaction)
+    cfg = Config(rule=rule, init=init, task=TaskConfig(task=a.task, archs=tuple(fit_archs), activation=a.activation,
+                                                       data_root=data_root, grow_batch=a.batch))
+    save_checkpoint(path, {"config": cfg.to_dict(), "rule": conv.state_dict(), "step": 0, "history": [],
+                           "rule_only": True})
 
 
 def fit_rule(a, data, g_fit, teach, hidden: int, gen):
