@@ -3,8 +3,9 @@ another. Nothing is grown or trained; the grids are read from the heatmaps' JSON
 
     python benchmarks/grid_compare.py NEW.json OLD.json:adam --at 0.96,0.964 --out DIR --name NAME
 
-``FILE.json`` takes its grown grid (``grown_mean``), ``FILE.json:adam`` the Adam grid drawn beside it. The two must
-share task, hidden sizes and third layer. Prints and writes (``OUT/NAME.json`` + ``.png``, the difference heatmap
+``FILE.json`` takes its grown grid (``grown_mean``), ``FILE.json:adam`` the Adam grid drawn beside it, and
+``A.json+B.json`` each cell's mean over the networks of both (e.g. two seeds). The two must share task, hidden sizes
+and third layer. Prints and writes (``OUT/NAME.json`` + ``.png``, the difference heatmap
 drawn from the JSON) each grid's mean, row means and mean over the cells with X, Y >= ``--big``, how many cells of the
 first grid reach each ``--at`` level, and the per-cell difference: mean, std, cells where the first >= the second,
 the closest and farthest cells.
@@ -21,8 +22,7 @@ from _util import report, table
 GRIDS = ("grown_mean", "adam")
 
 
-def load_grid(spec: str) -> tuple[dict, list[list[float]]]:
-    """``FILE[:KEY]`` -> (the heatmap record, its KEY grid); KEY defaults to ``grown_mean``."""
+def _load_one(spec: str) -> tuple[dict, str]:
     path, sep, key = spec.rpartition(":")
     if not sep or "/" in key or "." in key:                 # no ":KEY" suffix: the whole spec is the file
         path, key = spec, "grown_mean"
@@ -33,7 +33,25 @@ def load_grid(spec: str) -> tuple[dict, list[list[float]]]:
         raise ValueError(f"{path} is not a graphnca heatmap JSON (no 'hidden' or {key!r})")
     if d[key] is None:
         raise ValueError(f"{path} has no {key!r} grid (was it run with --baseline adam?)")
-    return d, d[key]
+    return d, key
+
+
+def load_grid(spec: str) -> tuple[dict, list[list[float]]]:
+    """``FILE[:KEY][+FILE[:KEY]...]`` -> (the heatmap record, its KEY grid); KEY defaults to ``grown_mean``. Several
+    files joined by ``+`` (runs of one setting with different seeds) give each cell's mean over all their networks
+    (grown grids weighted by their ``samples``; an Adam grid is one network per cell)."""
+    loaded = [_load_one(part) for part in spec.split("+")]
+    first, _ = loaded[0]
+    for d, key in loaded[1:]:
+        for field in ("task", "hidden", "third", "steps", "rule"):
+            if d.get(field) != first.get(field):
+                raise ValueError(f"cannot average grids that differ in {field}: {first.get(field)!r} vs "
+                                 f"{d.get(field)!r} in {spec!r}")
+    weights = [d.get("samples", 1) if key == "grown_mean" else 1 for d, key in loaded]
+    n = len(first["hidden"])
+    grid = [[sum(w * d[key][i][j] for w, (d, key) in zip(weights, loaded)) / sum(weights) for j in range(n)]
+            for i in range(n)]
+    return {**first, "samples": sum(weights)}, grid
 
 
 def compare(a: dict, ga, b: dict, gb, big: int, at: list[float]) -> dict:

@@ -6,9 +6,9 @@ import pytest
 from ._helpers import bench_module
 
 
-def _heatmap(path, grown, adam=None, hidden=(10, 20), third=None):
-    path.write_text(json.dumps({"task": "mnist", "hidden": list(hidden), "third": third, "steps": 5, "samples": 1,
-                                "grown_mean": grown, "adam": adam}))
+def _heatmap(path, grown, adam=None, hidden=(10, 20), third=None, samples=1, steps=5):
+    path.write_text(json.dumps({"task": "mnist", "hidden": list(hidden), "third": third, "steps": steps,
+                                "samples": samples, "grown_mean": grown, "adam": adam}))
     return str(path)
 
 
@@ -27,6 +27,22 @@ def test_grid_compare_counts_cells_and_reads_the_adam_grid(tmp_path, monkeypatch
     written = json.loads((tmp_path / "out" / "grid_compare.json").read_text())
     assert written["summary"]["cells_a_ge_b"] == 3 and (tmp_path / "out" / "grid_compare.png").exists()
     assert gc.main([a, b, "--out", str(tmp_path / "out")])["cells_a_ge_b"] == 4      # plain FILE: the grown grid
+
+
+def test_grid_compare_averages_seeds_by_their_networks(tmp_path, monkeypatch):
+    """``A+B``: each cell's mean over both runs' networks (a 3-network run counts three times a 1-network one)."""
+    gc = bench_module("grid_compare", monkeypatch)
+    a = _heatmap(tmp_path / "a.json", [[0.90, 0.94], [0.96, 0.98]], samples=3)
+    b = _heatmap(tmp_path / "b.json", [[0.94, 0.90], [0.96, 0.94]])
+    record, grid = gc.load_grid(f"{a}+{b}")
+    assert grid == [pytest.approx(r) for r in ([0.91, 0.93], [0.96, 0.97])] and record["samples"] == 4
+    ref = _heatmap(tmp_path / "r.json", [[0.905, 0.935], [0.955, 0.975]])
+    s = gc.main([f"{a}+{b}", ref, "--out", str(tmp_path / "out")])
+    assert s["cells_a_ge_b"] == 2 and s["closest"]["cell"] in ("10-20", "20-20")
+    assert json.loads((tmp_path / "out" / "grid_compare.json").read_text())["a_samples"] == 4
+    with pytest.raises(ValueError, match="cannot average grids that differ in steps"):
+        gc.main([f"{a}+{_heatmap(tmp_path / 'c.json', [[0.9, 0.9], [0.9, 0.9]], steps=9)}", ref,
+                 "--out", str(tmp_path)])
 
 
 def test_grid_compare_refuses_grids_that_do_not_match(tmp_path, monkeypatch):
