@@ -78,6 +78,10 @@ def compare(a: dict, ga, b: dict, gb, big: int, at: list[float]) -> dict:
             "farthest": {"cell": name(hi), "diff": diff[hi[0]][hi[1]]}, "diff": diff}
 
 
+def _short(spec: str) -> str:
+    return "+".join(Path(part).name for part in spec.split("+"))
+
+
 def plot(d: dict, plt):
     h, diff = d["hidden"], d["summary"]["diff"]
     fig, ax = plt.subplots(figsize=(5.8, 4.6), layout="constrained")
@@ -87,7 +91,7 @@ def plot(d: dict, plt):
         for j in range(len(h)):
             ax.text(j, i, f"{100 * diff[i][j]:+.1f}", ha="center", va="center", fontsize=6)
     ax.set(xticks=range(len(h)), xticklabels=h, yticks=range(len(h)), yticklabels=h, xlabel="second hidden layer Y",
-           ylabel="first hidden layer X", title=f"{Path(d['a']).name} minus {Path(d['b']).name}\n(points of accuracy)")
+           ylabel="first hidden layer X", title=f"{_short(d['a'])} minus {_short(d['b'])}\n(points of accuracy)")
     ax.title.set_fontsize(8)
     fig.colorbar(im, ax=ax, fraction=0.046)
     return fig
