@@ -5,7 +5,7 @@ another. Nothing is grown or trained; the grids are read from the heatmaps' JSON
 
 ``FILE.json`` takes its grown grid (``grown_mean``), ``FILE.json:adam`` the Adam grid drawn beside it, and
 ``A.json+B.json`` each cell's mean over the networks of both (e.g. two seeds). The two must share task, hidden sizes
-and third layer. Prints and writes (``OUT/NAME.json`` + ``.png``, the difference heatmap
+and third layer (averaged runs also steps, step schedule and rule). Prints and writes (``OUT/NAME.json`` + ``.png``, the difference heatmap
 drawn from the JSON) each grid's mean, row means and mean over the cells with X, Y >= ``--big``, how many cells of the
 first grid reach each ``--at`` level, and the per-cell difference: mean, std, cells where the first >= the second,
 the closest and farthest cells.
@@ -43,7 +43,7 @@ def load_grid(spec: str) -> tuple[dict, list[list[float]]]:
     loaded = [_load_one(part) for part in spec.split("+")]
     first, _ = loaded[0]
     for d, key in loaded[1:]:
-        for field in ("task", "hidden", "third", "steps", "rule"):
+        for field in ("task", "hidden", "third", "steps", "step_schedule", "rule"):
             if d.get(field) != first.get(field):
                 raise ValueError(f"cannot average grids that differ in {field}: {first.get(field)!r} vs "
                                  f"{d.get(field)!r} in {spec!r}")
@@ -109,8 +109,9 @@ def main(argv=None):
     (a, ga), (b, gb) = load_grid(args.a), load_grid(args.b)
     s = compare(a, ga, b, gb, args.big, [float(t) for t in args.at.split(",")])
     record = {"a": args.a, "b": args.b, "task": a["task"], "hidden": a["hidden"], "third": a.get("third"),
-              "a_steps": a.get("steps"), "a_samples": a.get("samples"), "b_steps": b.get("steps"),
-              "b_samples": b.get("samples"), "big": args.big, "summary": s}
+              "a_steps": a.get("steps"), "a_step_schedule": a.get("step_schedule"), "a_samples": a.get("samples"),
+              "b_steps": b.get("steps"), "b_step_schedule": b.get("step_schedule"), "b_samples": b.get("samples"),
+              "big": args.big, "summary": s}
     report(Path(args.out), args.name, record, plot)
     print(table([{"grid": g, "mean": s[f"{k}_mean"], "min cell": s[f"{k}_min_cell"], f"X,Y>={args.big}":
                   s[f"{k}_big_mean"], "rows": " ".join(f"{v:.3f}" for v in s[f"{k}_row_means"])}

@@ -13,7 +13,6 @@ the best validation accuracy at the end of its schedule.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import torch
@@ -25,21 +24,7 @@ from step_scale import split_train
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
 from graphnca.grow import accuracy, grow, growth_data, growth_scale
-
-
-def parse_schedule(text: str) -> list[tuple[float, int]]:
-    """``"0.3x40,0.1x160"`` -> ``[(0.3, 40), (0.1, 160)]``; scales > 0, steps >= 1."""
-    segs = []
-    for part in text.split(","):
-        try:
-            scale, steps = part.strip().split("x")
-            seg = (float(scale), int(steps))
-        except ValueError:
-            raise ValueError(f"schedule segment {part!r} is not SCALExSTEPS (e.g. 0.1x200)") from None
-        if not (math.isfinite(seg[0]) and seg[0] > 0 and seg[1] >= 1):
-            raise ValueError(f"schedule segment {part!r} needs a finite scale > 0 and steps >= 1")
-        segs.append(seg)
-    return segs
+from graphnca.schedules import StepSchedule
 
 
 def plot(d, plt):
@@ -65,7 +50,7 @@ def main(argv=None):
     ap.add_argument("--grow-batches", default=None, help="growth batch sizes to try (default: the rule's)")
     ap.add_argument("--val", type=int, default=10000, help="training examples held out for the choice")
     a = parse_growth_args(ap, argv)
-    schedules = [(s.strip(), parse_schedule(s)) for s in a.schedules.split(";") if s.strip()]
+    schedules = [(s.strip(), StepSchedule.parse(s).segments) for s in a.schedules.split(";") if s.strip()]
     conv, cfg = load_rule(a.rule)
     batches = ([int(v) for v in a.grow_batches.split(",")] if a.grow_batches
                else [a.grow_batch or cfg.task.grow_batch])

@@ -33,6 +33,9 @@ def _scale_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden-state-scale", type=float, default=None,
                    help="the same for those weights' hidden states (default: --hidden-step-scale); e.g. "
                         "--hidden-step-scale 0 --hidden-state-scale 0.2 freezes them but lets their states evolve")
+    p.add_argument("--step-schedule", default=None,
+                   help="grow in segments SCALExSTEPS multiplying the step multiples above, e.g. 1x2000,0.3x1000 "
+                        "(a learning-rate decay; choose it on validation data: benchmarks/growth_schedule.py)")
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -172,13 +175,14 @@ def main(argv=None) -> int:
                                       baseline=args.baseline, grow_batch=args.grow_batch,
                                       step_scale=args.step_scale,
                                       hidden_step_scale=args.hidden_step_scale,
-                                      hidden_state_scale=args.hidden_state_scale, device=args.device)
+                                      hidden_state_scale=args.hidden_state_scale, device=args.device,
+                                      step_schedule=args.step_schedule)
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed,
                                  device=args.device, third=args.third, step_scale=args.step_scale,
                                  hidden_step_scale=args.hidden_step_scale,
-                                 hidden_state_scale=args.hidden_state_scale)
+                                 hidden_state_scale=args.hidden_state_scale, step_schedule=args.step_schedule)
         elif args.command == "stability":
             summary = ex.stability(args.rule, args.out, updates=args.updates, samples=args.samples,
                                    data_root=args.data_root, seed=args.seed, device=args.device, arch=args.arch)

@@ -11,6 +11,7 @@ from .forward import task_forward
 from .graph import WeightGraph, repeat
 from .nn.metanca_conv import MetaNCAConv
 from .rollout import per_weight_scale, rollout
+from .schedules import StepSchedule
 from .state import InitConfig, State, init_state
 
 
@@ -73,6 +74,21 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
                             scale=None if scale is None else per_weight_scale(scale).repeat(n, 1))
     finally:
         conv.train(was)
+
+
+def grow_scheduled(conv: MetaNCAConv, graph: WeightGraph, n: int, schedule: StepSchedule, init: InitConfig,
+                   generator: torch.Generator | None = None, data=None, scale: Tensor | None = None,
+                   callback=None) -> tuple[WeightGraph, State]:
+    """:func:`grow` through ``schedule``'s segments in order, each multiplying ``scale`` (``None``: the rule's own
+    step) by its ``k``; a one-segment schedule at ``k = 1`` is exactly ``grow(..., schedule.steps, ...)``.
+    ``callback(t, state)`` gets the step within its segment."""
+    state = None
+    for k, steps in schedule.segments:
+        seg = scale if k == 1.0 else k * (torch.ones(graph.num_weights, 1, device=graph.device) if scale is None
+                                          else scale)
+        big, state = grow(conv, graph, n, steps, init, generator, state=state, data=data, scale=seg,
+                          callback=callback)
+    return big, state
 
 
 @torch.no_grad()

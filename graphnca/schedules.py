@@ -1,6 +1,8 @@
-"""Rollout-length schedules: small objects mapping a meta-step to the number of growth steps."""
+"""Schedules as small objects: rollout lengths (a meta-step -> the number of growth steps) and growth-time step
+multiples (:class:`StepSchedule`, the rule's step decayed during growth like an optimiser's learning rate)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -63,3 +65,38 @@ def parse_schedule(spec: str):
     if min(nums) < 1 or (len(nums) >= 2 and nums[0] > nums[1]):
         raise ValueError(f"bad rollout schedule {spec!r}: lengths must be positive and LOW <= HIGH")
     return sched
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """Growth in segments: ``segments = ((k, n), ...)`` grows ``n`` updates at ``k`` times the rule's step (on top
+    of any per-layer multiples), each segment from where the last stopped. ``"1x2000,0.3x1000"``: 2000 updates at
+    the rule's own step, then 1000 at 0.3 of it."""
+
+    segments: tuple[tuple[float, int], ...]
+
+    def __post_init__(self):
+        if not self.segments:
+            raise ValueError("a step schedule needs at least one SCALExSTEPS segment")
+        for k, n in self.segments:
+            if not (math.isfinite(k) and k > 0 and n >= 0):       # 0 steps: the initial networks, as `--steps 0`
+                raise ValueError(f"step schedule segment {k}x{n} needs a finite scale > 0 and steps >= 0")
+
+    @property
+    def steps(self) -> int:
+        return sum(n for _, n in self.segments)
+
+    @classmethod
+    def parse(cls, text: str) -> StepSchedule:
+        """``"0.3x40,0.1x160"`` -> ``StepSchedule(((0.3, 40), (0.1, 160)))``."""
+        segs = []
+        for part in text.split(","):
+            try:
+                k, n = part.strip().split("x")
+                segs.append((float(k), int(n)))
+            except ValueError:
+                raise ValueError(f"step schedule segment {part!r} is not SCALExSTEPS (e.g. 0.1x200)") from None
+        return cls(tuple(segs))
+
+    def __str__(self) -> str:
+        return ",".join(f"{k:g}x{n}" for k, n in self.segments)

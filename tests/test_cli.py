@@ -142,15 +142,15 @@ def test_heatmap_with_adam_baseline(iris_rule, tmp_path):
 
 
 def test_heatmap_third_layer_grows_the_deeper_networks(iris_rule, tmp_path, capsys, monkeypatch):
-    hm = importlib.import_module("graphnca.experiments.heatmap")  # the package re-exports the function's name
+    gm = importlib.import_module("graphnca.grow")  # the package re-exports the function's name
     grown = []
 
     def spy(conv, graph, *args, **kwargs):
         grown.append(graph.archs[0].sizes)
-        return hm_grow(conv, graph, *args, **kwargs)
+        return gm_grow(conv, graph, *args, **kwargs)
 
-    hm_grow = hm.grow
-    monkeypatch.setattr(hm, "grow", spy)
+    gm_grow = gm.grow
+    monkeypatch.setattr(gm, "grow", spy)
     assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3,4", "--third", "5", "--samples", "3",
                  "--out", str(tmp_path / "h")]) == 0
     assert grown == [(4, 3, 3, 5, 3), (4, 3, 4, 5, 3), (4, 4, 3, 5, 3), (4, 4, 4, 5, 3)]
@@ -165,14 +165,14 @@ def test_heatmap_third_layer_grows_the_deeper_networks(iris_rule, tmp_path, caps
 
 
 def test_heatmap_step_scales_grow_what_grow_grows(iris_rule, tmp_path, capsys, monkeypatch):
-    hm = importlib.import_module("graphnca.experiments.heatmap")
-    hm_grow, scales = hm.grow, []
+    gm = importlib.import_module("graphnca.grow")
+    gm_grow, scales = gm.grow, []
 
     def spy(conv, graph, *args, scale=None, **kwargs):
         scales.append(None if scale is None else sorted(set(scale.flatten().tolist())))
-        return hm_grow(conv, graph, *args, scale=scale, **kwargs)
+        return gm_grow(conv, graph, *args, scale=scale, **kwargs)
 
-    monkeypatch.setattr(hm, "grow", spy)
+    monkeypatch.setattr(gm, "grow", spy)
     flags = ["--step-scale", "0.5", "--hidden-step-scale", "0", "--samples", "3"]
     assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3", *flags, "--out", str(tmp_path / "h")]) == 0
     assert main(["grow", "--rule", str(iris_rule), "--arch", "4,3,3,3", *flags, "--out", str(tmp_path / "g")]) == 0
@@ -185,10 +185,40 @@ def test_heatmap_step_scales_grow_what_grow_grows(iris_rule, tmp_path, capsys, m
     assert {k: h[k] for k in ("step_scale", "hidden_step_scale", "hidden_state_scale")} == {
         k: g[k] for k in ("step_scale", "hidden_step_scale", "hidden_state_scale")}   # recorded as `grow` does
     assert h["grown_mean"][0][0] == pytest.approx(g["summary"]["mean"], abs=1e-6)
-    assert scales == [[0.0, 0.5], None]         # hidden weights frozen, output at half; then the rule's own step
+    # heatmap and grow: hidden weights frozen, output at half; then the heatmap at the rule's own step
+    assert scales == [[0.0, 0.5], [0.0, 0.5], None]
     fails_with(capsys, ["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--step-scale", "0",
                         "--out", str(tmp_path / "bad")], "step_scale must be a finite number > 0")
     assert not (tmp_path / "bad").exists()
+
+
+def test_step_schedule_grows_in_segments_in_heatmap_and_grow(iris_rule, tmp_path, capsys, monkeypatch):
+    """``--step-schedule 1x2,0.5x3`` grows 2 updates at the set multiples, then 3 at half of them, from where the
+    first segment stopped; ``heatmap`` and ``grow`` grow the same networks and record the schedule and its total."""
+    gm = importlib.import_module("graphnca.grow")
+    gm_grow, calls = gm.grow, []
+
+    def spy(conv, graph, n, steps, *args, state=None, scale=None, **kwargs):
+        calls.append((steps, state is None, None if scale is None else sorted(set(scale.flatten().tolist()))))
+        return gm_grow(conv, graph, n, steps, *args, state=state, scale=scale, **kwargs)
+
+    monkeypatch.setattr(gm, "grow", spy)
+    flags = ["--step-schedule", "1x2,0.5x3", "--hidden-step-scale", "0.2", "--samples", "2"]
+    assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3", *flags, "--out", str(tmp_path / "h")]) == 0
+    assert calls == [(2, True, pytest.approx([0.2, 1.0])), (3, False, pytest.approx([0.1, 0.5]))]
+    assert main(["grow", "--rule", str(iris_rule), "--arch", "4,3,3,3", *flags, "--out", str(tmp_path / "g")]) == 0
+    h, g = read_json(tmp_path / "h" / "heatmap.json"), read_json(tmp_path / "g" / "grow.json")
+    assert h["step_schedule"] == g["step_schedule"] == "1x2,0.5x3" and h["steps"] == g["steps"] == 5
+    assert h["grown_mean"][0][0] == pytest.approx(g["summary"]["mean"], abs=1e-6)
+    calls.clear()
+    assert main(["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--samples", "2", "--steps", "4",
+                 "--out", str(tmp_path / "own")]) == 0
+    assert calls == [(4, True, None)] and read_json(tmp_path / "own" / "heatmap.json")["step_schedule"] is None
+    fails_with(capsys, ["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--step-schedule", "1x2", "--steps",
+                        "3", "--out", str(tmp_path / "bad")], "steps=3 does not match the step schedule 1x2")
+    fails_with(capsys, ["grow", "--rule", str(iris_rule), "--arch", "4,3,3", "--step-schedule", "1x2,0x3",
+                        "--out", str(tmp_path / "bad2")], "step schedule segment 0.0x3 needs a finite scale > 0")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()
 
 
 def test_stability_and_robustness(iris_rule, tmp_path):

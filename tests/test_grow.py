@@ -2,7 +2,8 @@ import pytest
 import torch
 
 import graphnca
-from graphnca.grow import grow, growth_scale, layer_scale
+from graphnca.grow import grow, grow_scheduled, growth_scale, layer_scale
+from graphnca.schedules import StepSchedule
 
 from .test_rollout import _rule as random_rule
 
@@ -92,3 +93,22 @@ def test_growth_scale_sets_hidden_states_apart():
     assert (s[out, 1:] == 0.5).all() and (s[~out, 1:] == 0.2).all()
     with pytest.raises(ValueError, match="hidden step scale must be a finite number >= 0"):
         growth_scale(g, 5, 0.5, hidden=0.0, hidden_state=-1.0)
+
+
+def test_grow_scheduled_is_grow_segment_by_segment():
+    """A one-segment schedule at k = 1 is exactly :func:`grow`; a second segment grows on from the first one's
+    state at k times the multiples (the rule's own step when ``scale`` is ``None``)."""
+    conv, g, init = _rule(), graphnca.WeightGraph.from_sizes([4, 6, 3]), graphnca.InitConfig()
+    _, one = grow(conv, g, 2, 3, init, torch.Generator().manual_seed(0))
+    _, same = grow_scheduled(conv, g, 2, StepSchedule(((1.0, 3),)), init, torch.Generator().manual_seed(0))
+    assert torch.equal(one.w, same.w) and torch.equal(one.h, same.h)
+    base = layer_scale(g, hidden=0.5, output=1.0)
+    for scale in (None, base):
+        gen = torch.Generator().manual_seed(0)
+        _, first = grow(conv, g, 2, 2, init, gen, scale=scale)
+        then = 0.3 * (torch.ones(g.num_weights, 1) if scale is None else scale)
+        _, want = grow(conv, g, 2, 1, init, gen, state=first, scale=then)
+        _, got = grow_scheduled(conv, g, 2, StepSchedule.parse("1x2,0.3x1"), init, torch.Generator().manual_seed(0),
+                                scale=scale)
+        assert torch.equal(got.w, want.w) and torch.equal(got.h, want.h)
+        assert not torch.equal(got.w, first.w)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphnca.schedules import FixedLength, GrowingLength, UniformLength, parse_schedule
+from graphnca.schedules import FixedLength, GrowingLength, StepSchedule, UniformLength, parse_schedule
 
 
 def test_parse_and_ranges():
@@ -19,3 +19,15 @@ def test_parse_and_ranges():
 def test_bad_specs(spec):
     with pytest.raises(ValueError, match="rollout schedule"):
         parse_schedule(spec)
+
+
+def test_step_schedule_parse_and_total():
+    s = StepSchedule.parse("1x2000, 0.3x1000")
+    assert s.segments == ((1.0, 2000), (0.3, 1000)) and s.steps == 3000 and str(s) == "1x2000,0.3x1000"
+    assert StepSchedule.parse(str(s)) == s
+
+
+@pytest.mark.parametrize("text", ["0.1", "0.1x", "ax10", "0x10", "0.1x-1", "infx5", "-1x3", "1x2,", "1x2.5"])
+def test_bad_step_schedules(text):
+    with pytest.raises(ValueError, match="step schedule segment"):
+        StepSchedule.parse(text)

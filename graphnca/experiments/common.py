@@ -12,6 +12,7 @@ from ..data import TaskData, load_task
 from ..grow import growth_data
 from ..nn.metanca_conv import MetaNCAConv
 from ..runinfo import run_metadata, save_figure, write_json
+from ..schedules import StepSchedule
 from ..train import Config, grow_steps
 
 
@@ -68,6 +69,17 @@ def check_step_scales(step_scale: float, hidden_state_scale: float | None) -> No
 
 def default_steps(cfg: Config, steps: int | None) -> int:
     return steps if steps is not None else grow_steps(cfg)
+
+
+def scheduled_steps(cfg: Config, steps: int | None, schedule: str | StepSchedule | None) -> StepSchedule:
+    """The growth as a :class:`~graphnca.schedules.StepSchedule`: ``schedule`` (parsed; ``steps``, if given, must
+    be its total) or ``steps`` updates at the rule's own step."""
+    if schedule is None:
+        return StepSchedule(((1.0, default_steps(cfg, steps)),))
+    schedule = schedule if isinstance(schedule, StepSchedule) else StepSchedule.parse(schedule)
+    if steps is not None and steps != schedule.steps:
+        raise ValueError(f"steps={steps} does not match the step schedule {schedule}, which grows {schedule.steps}")
+    return schedule
 
 
 def finish(out, name: str, record: dict, plot, device=None) -> dict:

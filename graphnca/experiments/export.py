@@ -9,9 +9,9 @@ from tqdm.auto import tqdm
 
 from ..convert import to_sequential
 from ..graph import Arch, WeightGraph
-from ..grow import accuracy, grow, growth_scale
+from ..grow import accuracy, grow_scheduled, growth_scale
 from ..runinfo import resolve_device, write_torch
-from .common import check_step_scales, default_steps, finish, generator, growth_stream, load_rule, task_data
+from .common import check_step_scales, finish, generator, growth_stream, load_rule, scheduled_steps, task_data
 from .heatmap import train_adam
 
 
@@ -29,7 +29,7 @@ def load_grown(path) -> nn.Sequential:
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
                  baseline: str = "none", grow_batch: int | None = None, step_scale: float = 1.0,
                  hidden_step_scale: float | None = None, hidden_state_scale: float | None = None,
-                 device: str = "cpu", progress: bool = True) -> dict:
+                 device: str = "cpu", progress: bool = True, step_schedule: str | None = None) -> dict:
     """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
     evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
     Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds). ``grow_batch``
@@ -41,7 +41,9 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     ``hidden_state_scale`` (default: ``hidden_step_scale``) sets the multiple of those weights' hidden states apart
     (e.g. frozen weights whose states still evolve, as the rule's neighbours saw in meta-training). ``device``
     runs growth and evaluation there (fresh states and mini-batch indices are still drawn on the CPU, so a seed
-    names the same initial networks and batches on every device); exports and the Adam baseline stay on the CPU."""
+    names the same initial networks and batches on every device); exports and the Adam baseline stay on the CPU.
+    ``step_schedule`` (``"1x2000,0.3x1000"``) multiplies the step multiples segment by segment, like an optimiser's
+    learning-rate decay (``steps``, if given, must match its total)."""
     check_step_scales(step_scale, hidden_state_scale)
     hidden_step_scale = step_scale if hidden_step_scale is None else hidden_step_scale
     conv, cfg = load_rule(rule)
@@ -52,7 +54,8 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
             raise ValueError(f"grow_batch must be >= 1, got {grow_batch}")
         cfg.task.grow_batch = grow_batch
     data = task_data(cfg, task, data_root)
-    steps = default_steps(cfg, steps)
+    schedule = scheduled_steps(cfg, steps, step_schedule)
+    steps = schedule.steps
     graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
     if arch[0] != data.num_features or arch[-1] != data.num_classes:
         raise ValueError(f"architecture {list(arch)} does not fit {data.name} "
@@ -63,8 +66,9 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     gen, on = generator(seed), data.to(device)
     scale = growth_scale(graph, conv.hidden_size, step_scale, hidden_step_scale, hidden_state_scale)
     with tqdm(total=steps, disable=not progress, desc="grow", leave=False) as bar:
-        big, state = grow(conv, graph.to(device), samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen),
-                          scale=scale.to(device), callback=lambda t, s: bar.update(1))
+        big, state = grow_scheduled(conv, graph.to(device), samples, schedule, init, gen,
+                                    data=growth_stream(conv, cfg, on, gen), scale=scale.to(device),
+                                    callback=lambda t, s: bar.update(1))
     acc = accuracy(big, state.w, on.x_test, on.y_test).cpu()
     out = Path(out)
     files = []
@@ -83,6 +87,7 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
     record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
+              "step_schedule": None if step_schedule is None else str(schedule),
               "seed": seed, "grow_batch": cfg.task.grow_batch, "step_scale": step_scale,
               "hidden_step_scale": hidden_step_scale,
               "hidden_state_scale": hidden_step_scale if hidden_state_scale is None else hidden_state_scale,

@@ -11,9 +11,10 @@ from tqdm.auto import tqdm
 
 from ..convert import to_sequential
 from ..graph import WeightGraph
-from ..grow import accuracy, grow, growth_scale
+from ..grow import accuracy, grow_scheduled, growth_scale
 from ..runinfo import resolve_device
-from .common import check_step_scales, default_steps, finish, generator, growth_stream, load_rule, task_data
+from .common import (check_step_scales, finish, generator, growth_stream, load_rule, scheduled_steps,
+                     task_data)
 
 
 def train_adam(arch, data, epochs: int | None, seed: int, batch: int = 128, lr: float = 1e-3,
@@ -48,11 +49,13 @@ def train_adam(arch, data, epochs: int | None, seed: int, batch: int = 128, lr: 
 def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "none", epochs: int = 1,
             data_root=None, seed: int = 0, progress: bool = True, device: str = "cpu",
             third: int | None = None, step_scale: float = 1.0, hidden_step_scale: float | None = None,
-            hidden_state_scale: float | None = None) -> dict:
+            hidden_state_scale: float | None = None, step_schedule: str | None = None) -> dict:
     """Grow ``samples`` networks per cell on ``device`` (initial states and batches drawn on the CPU, as in
     :func:`~graphnca.experiments.export.grow_command`); the Adam baseline trains on the CPU. ``third``: a third
     hidden layer of that many units in every cell. ``step_scale``, ``hidden_step_scale``, ``hidden_state_scale``:
-    the rule's step multipliers, as in :func:`~graphnca.experiments.export.grow_command`, for every cell."""
+    the rule's step multipliers, as in :func:`~graphnca.experiments.export.grow_command`, for every cell;
+    ``step_schedule`` (``"1x2000,0.3x1000"``) multiplies them segment by segment (``steps``, if given, must match
+    its total)."""
     if third is not None and third < 1:
         raise ValueError(f"third hidden layer must have >= 1 unit, got {third}")
     check_step_scales(step_scale, hidden_state_scale)
@@ -62,7 +65,8 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
     conv = conv.to(device)
     data = task_data(cfg, data_root=data_root)
     on = data.to(device)
-    steps = default_steps(cfg, steps)
+    schedule = scheduled_steps(cfg, steps, step_schedule)
+    steps = schedule.steps
     init = cfg.init
     n_in, n_out = data.num_features, data.num_classes
     hidden = list(hidden)
@@ -77,8 +81,8 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
         graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation).to(device)
         scale = (growth_scale(graph, conv.hidden_size, step_scale, hidden_step_scale, hidden_state_scale)
                  if scaled else None)               # None: the rule's own step (what every earlier grid used)
-        big, state = grow(conv, graph, samples, steps, init, gen, data=growth_stream(conv, cfg, on, gen),
-                          scale=scale)
+        big, state = grow_scheduled(conv, graph, samples, schedule, init, gen,
+                                    data=growth_stream(conv, cfg, on, gen), scale=scale)
         acc = accuracy(big, state.w, on.x_test, on.y_test)
         grown_mean[i][j], grown_min[i][j] = acc.mean().item(), acc.min().item()
         if adam is not None:
@@ -92,7 +96,8 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
                     "cells_grown_ge_adam": sum(g >= a for g, a in zip(flat, aflat))}
     hidden_step_scale = step_scale if hidden_step_scale is None else hidden_step_scale     # recorded as `grow` does
     record = {"rule": str(rule), "task": data.name, "hidden": hidden, "third": third, "samples": samples,
-              "steps": steps, "seed": seed, "step_scale": step_scale, "hidden_step_scale": hidden_step_scale,
+              "steps": steps, "step_schedule": None if step_schedule is None else str(schedule), "seed": seed,
+              "step_scale": step_scale, "hidden_step_scale": hidden_step_scale,
               "hidden_state_scale": hidden_step_scale if hidden_state_scale is None else hidden_state_scale,
               "train_archs": [list(a) for a in cfg.task.archs],
               "grown_mean": grown_mean, "grown_min": grown_min, "adam": adam, "summary": summary,

@@ -6,9 +6,10 @@ import pytest
 from ._helpers import bench_module
 
 
-def _heatmap(path, grown, adam=None, hidden=(10, 20), third=None, samples=1, steps=5):
+def _heatmap(path, grown, adam=None, hidden=(10, 20), third=None, samples=1, steps=5, step_schedule=None):
     path.write_text(json.dumps({"task": "mnist", "hidden": list(hidden), "third": third, "steps": steps,
-                                "samples": samples, "grown_mean": grown, "adam": adam}))
+                                "step_schedule": step_schedule, "samples": samples, "grown_mean": grown,
+                                "adam": adam}))
     return str(path)
 
 
@@ -42,6 +43,9 @@ def test_grid_compare_averages_seeds_by_their_networks(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "out" / "grid_compare.json").read_text())["a_samples"] == 4
     with pytest.raises(ValueError, match="cannot average grids that differ in steps"):
         gc.main([f"{a}+{_heatmap(tmp_path / 'c.json', [[0.9, 0.9], [0.9, 0.9]], steps=9)}", ref,
+                 "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="cannot average grids that differ in step_schedule"):
+        gc.main([f"{a}+{_heatmap(tmp_path / 'd.json', [[0.9, 0.9], [0.9, 0.9]], step_schedule='1x4,0.5x1')}", ref,
                  "--out", str(tmp_path)])
 
 
