@@ -6,9 +6,9 @@ another. Nothing is grown or trained; the grids are read from the heatmaps' JSON
 ``FILE.json`` takes its grown grid (``grown_mean``), ``FILE.json:adam`` the Adam grid drawn beside it, and
 ``A.json+B.json`` each cell's mean over the networks of both (e.g. two seeds). The two must share task, hidden sizes
 and third layer (averaged runs also steps, step schedule and rule). Prints and writes (``OUT/NAME.json`` +
-``.png``, the difference heatmap drawn from the JSON) each grid's mean, row means and mean over the cells with X, Y >= ``--big``, how many cells of the
-first grid reach each ``--at`` level, and the per-cell difference: mean, std, cells where the first >= the second,
-the closest and farthest cells.
+``.png``, the difference heatmap drawn from the JSON) each grid's mean, row means and mean over the cells with
+X, Y >= ``--big``, how many cells of the first grid reach each ``--at`` level, and the per-cell difference: mean,
+std, cells where the first >= the second, the closest and farthest cells.
 """
 from __future__ import annotations
 
