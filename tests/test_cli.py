@@ -142,7 +142,7 @@ def test_heatmap_with_adam_baseline(iris_rule, tmp_path):
 
 
 def test_heatmap_third_layer_grows_the_deeper_networks(iris_rule, tmp_path, capsys, monkeypatch):
-    gm = importlib.import_module("graphnca.grow")  # the package re-exports the function's name
+    gm = importlib.import_module("graphnca.grow")  # the module: grow_scheduled looks `grow` up there
     grown = []
 
     def spy(conv, graph, *args, **kwargs):
