@@ -2,10 +2,12 @@
 
 Usage: ``python benchmarks/local_credit.py [--task xor|mnist|...] [--data-root DIR] [--arch 8,32,32,2 | --grid
 10,20,...,100] [--nets 10] [--steps 40,200,1000,3000] [--lr 0.1,0.3,1]
-[--learners readout,data,moments,sign,feedback,backprop]``.
+[--learners readout,data,moments,sign,feedback,backprop] [--optimizer sgd|adam]``.
 
 No rule and no meta-training: each learner takes ``--nets`` fresh networks and, for every step, one mini-batch
-of ``--batch`` training examples, then moves every weight by ``-lr`` times its estimate of the loss gradient.
+of ``--batch`` training examples, then moves every weight by ``-lr`` times its estimate of the loss gradient
+(``--optimizer adam``: hands that estimate to ``torch.optim.Adam`` instead, whose two moments are per-weight
+running averages of the weight's own estimates — state a rule could hold in two more hidden channels).
 
 * ``readout``: the output layer's exact gradient, which is its own error-Hebbian feature; hidden layers frozen.
 * ``data``: reads only the seven features of ``condition="data"`` (:mod:`graphnca.conditioning`), the weights
@@ -175,6 +177,8 @@ def run(learner, lr, graph, data, a, eval_at):
     stream = DataStream(data.x_train, data.y_train, a.batch, gen)
     L = graph.archs[0].num_layers
     row, credit = {"learner": learner, "lr": lr}, [None] * L
+    param = torch.nn.Parameter(w.clone())           # the weights Adam moves (--optimizer adam)
+    adam = torch.optim.Adam([param], lr=lr) if a.optimizer == "adam" else None
     late = (L - 1 - big.layer).clamp_min(0)        # [E] "delayed": steps each layer's part waits (0 at the output)
     past = []                                      # the last L directions, newest last
     for t in range(1, max(eval_at) + 1):
@@ -184,7 +188,12 @@ def run(learner, lr, graph, data, a, eval_at):
             d = torch.zeros_like(w)
             for k in range(len(past)):             # layer l moves by its part of the direction k steps ago
                 d[late == k] = past[-1 - k][late == k]
-        w = w - lr * d
+        if adam is None:
+            w = w - lr * d
+        else:
+            param.grad = d
+            adam.step()
+            w = param.detach().clone()
         if t in eval_at:
             row[f"acc@{t}"] = accuracy(big, w, data.x_test, data.y_test).mean().item()
     return row
@@ -231,6 +240,8 @@ def main(argv=None):
     ap.add_argument("--learners", default=",".join(LEARNERS))
     ap.add_argument("--weight-init", default="kaiming")
     ap.add_argument("--weight-scale", type=float, default=1.0)
+    ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                    help="how a weight turns its gradient estimate into a step (module docstring)")
     ap.add_argument("--timing", choices=["now", "mixed", "delayed"], default="now",
                     help="when credit arrives (module docstring)")
     ap.add_argument("--seed", type=int, default=0)
@@ -262,6 +273,7 @@ def main(argv=None):
     what = f"grid{a.grid.replace(',', '-')}" if a.grid else "_".join(s.replace(",", "-") for s in a.arch)
     name = f"local_credit_{a.task}_{what}" + ("" if a.timing == "now" else f"_{a.timing}")
     name += "" if a.learners == ",".join(LEARNERS) else "_" + a.learners.replace(",", "-")
+    name += "" if a.optimizer == "sgd" else f"_{a.optimizer}"
     report(Path(a.out), name, {"config": vars(a), "task": data.name, "steps": eval_at, "rows": rows}, plot)
 
 

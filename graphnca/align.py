@@ -3,7 +3,7 @@ r"""Gradient-alignment hint: a meta-training loss on the direction of the rule's
 A meta-training signal, never a growth input. ``benchmarks/grad_alignment.py`` shows that the rule's hidden-layer
 updates are close to orthogonal to the task gradient after the first few growth steps, although what a hidden
 weight sees could express about half of it, and that meta-training on the task loss alone does not find that
-behaviour even on a task where nothing else lowers the loss (``xor``, README). This loss supervises the direction
+behaviour even on a task where nothing else lowers the loss (``xor``, RESULTS.md). This loss supervises the direction
 directly: for each network :math:`b` and growth step :math:`t`, with :math:`\Delta w_t = w_t - w_{t-1}` the
 rule's update and :math:`g_t = -\nabla_w \mathcal{L}(w_{t-1})` the negative task gradient on the meta-step's data
 batch (autograd on a detached copy: a fixed target, never shown to the rule),

@@ -7,7 +7,7 @@ from sinusoidal codes of (source neuron index, target neuron index, layer index)
 architecture-independent identities: input ``i`` and class ``k`` get the same code in every architecture, which is
 what lets one rule grow networks of unseen widths and depths. ``"random"`` and ``"zeros"`` exist for ablations and
 for data-conditioned rules: there the random weights already break the symmetry, and a rule without pixel and class
-identities cannot memorise one task's templates, so ``"zeros"`` transfers better to new tasks (README, issue 6).
+identities cannot memorise one task's templates, so ``"zeros"`` transfers better to new tasks (RESULTS.md, issue 6).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class InitConfig:
     """How fresh task networks start."""
 
     weight_init: str = "kaiming"      # kaiming | xavier | zeros
-    weight_scale: float = 0.1         # multiplies the random init: near-zero networks grow best (README ablation)
+    weight_scale: float = 0.1         # multiplies the random init: near-zero networks grow best (RESULTS.md ablation)
     hidden_init: str = "positional"   # positional | random | zeros
     input_shape: tuple[int, ...] | None = None  # e.g. (28, 28): 2-D (row, col) codes for input pixels
 

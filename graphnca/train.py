@@ -34,7 +34,7 @@ class TaskConfig:
 
     task: str = "iris"
     archs: tuple[tuple[int, ...], ...] = ((4, 8, 8, 3),)  # meta-training architectures, grown side by side
-    activation: str = "tanh"        # measured more reliable than relu for grown iris nets (README)
+    activation: str = "tanh"        # measured more reliable than relu for grown iris nets (RESULTS.md)
     data_root: str | None = None    # folder with IDX files (offline MNIST / Fashion-MNIST)
     data_batch: int = 0             # examples per meta-step; 0 = the whole training set
     label_smoothing: float = 0.1    # gives the task loss a finite optimum, so a stable rule can stop growing
@@ -60,7 +60,7 @@ class TrainConfig:
     pool_replace_every: int = 25     # every N meta-steps the worst pooled state gives way to a freshly grown one
     pool_age: int = 0                # age curriculum: pooled states drawn for a batch first run U{0..N} extra
                                      # updates without gradient, so the rule meets states far older than its
-                                     # rollouts (an option: on iris the dead zone did far more, see README)
+                                     # rollouts (an option: on iris the dead zone did far more, see RESULTS.md)
     damage: int = 0                  # pooled samples per architecture hit by zero-out damage each meta-step
     damage_p: float = 0.3            # fraction of the other weights zeroed besides one whole layer
     damage_grow: int = 0             # > 0: the damaged samples are fresh networks grown this many updates

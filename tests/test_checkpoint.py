@@ -73,7 +73,7 @@ def test_export_rule_is_small_grows_and_refuses_resume(tmp_path):
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "rules")
                                         .glob("*.pt")), ids=lambda p: p.name)
 def test_shipped_rules_load_and_step(path):
-    """The exported rules the READMEs quote load without unpickling code and run one data-conditioned step."""
+    """The shipped rules (README, RESULTS.md) load without unpickling code and run one data-conditioned step."""
     import graphnca
     from graphnca.experiments.common import load_rule
     conv, cfg = load_rule(path)

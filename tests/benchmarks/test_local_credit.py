@@ -70,3 +70,43 @@ def test_local_credit_learners_and_smoke(tmp_path, monkeypatch):
     assert data["config"]["arch"] == ["8,3,3,2", "8,3,4,2", "8,4,3,2", "8,4,4,2"]
     assert [(r["arch"], r["learner"]) for r in data["rows"]] == [
         (s, m) for s in data["config"]["arch"] for m in ("feedback", "backprop")]
+
+
+
+def test_local_credit_adam_steps_each_weight_by_its_own_moments(tmp_path, monkeypatch):
+    """``--optimizer adam``: each weight's step is Adam's on its own gradient estimates — the first step is
+    ``-lr * d / (|d| + eps)`` of the learner's direction on the first batch — and ``sgd`` stays ``-lr * d``."""
+    import argparse
+
+    import torch
+
+    import graphnca
+    from graphnca.data import load_task
+
+    lc = bench_module("local_credit", monkeypatch)
+    graph = graphnca.WeightGraph.from_sizes((8, 6, 2), activation="tanh")
+    seen, direction = {}, lc.direction
+
+    def spy_direction(*args, **kw):            # the first direction and the weights it was taken at
+        d, credit = direction(*args, **kw)
+        seen.setdefault("w", args[2].clone())
+        seen.setdefault("d", d.clone())
+        return d, credit
+
+    def spy_accuracy(graph, w, x, y):          # the weights after the first step
+        seen["after"] = w.clone()
+        return torch.zeros(1)
+
+    monkeypatch.setattr(lc, "direction", spy_direction)
+    monkeypatch.setattr(lc, "accuracy", spy_accuracy)
+    for opt, expect in (("sgd", lambda d: -0.1 * d), ("adam", lambda d: -0.1 * d / (d.abs() + 1e-8))):
+        seen.clear()
+        a = argparse.Namespace(seed=3, nets=2, weight_init="kaiming", weight_scale=1.0, batch=16, timing="now",
+                               optimizer=opt)
+        lc.run("sign", 0.1, graph, load_task("xor"), a, {1})
+        torch.testing.assert_close(seen["after"] - seen["w"], expect(seen["d"]), atol=1e-6, rtol=1e-5)
+        assert seen["d"].abs().max() > 0
+    run("local_credit.py", "--arch", "8,6,2", "--nets", "1", "--steps", "1,2", "--lr", "0.01", "--learners",
+        "sign", "--optimizer", "adam", out=tmp_path)
+    rows = json.loads((tmp_path / "local_credit_xor_8-6-2_sign_adam.json").read_text())["rows"]
+    assert len(rows) == 1 and 0 <= rows[0]["acc@2"] <= 1
