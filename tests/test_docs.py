@@ -1,0 +1,38 @@
+"""The README points into RESULTS.md by section anchors and at shipped files: every such link must resolve."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _headings(text: str) -> set[str]:
+    out, fence = set(), False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and (m := re.match(r"#{1,6} (.+)", line)):
+            out.add(_anchor(m.group(1)))
+    return out
+
+
+def test_readme_links_into_results_resolve():
+    readme = (ROOT / "README.md").read_text()
+    anchors = _headings((ROOT / "RESULTS.md").read_text())
+    links = re.findall(r"\]\(RESULTS\.md#([^)]+)\)", readme)
+    assert len(links) >= 20                            # the list of studies and the full-table link
+    missing = [a for a in links if a not in anchors]
+    assert not missing, f"README links to RESULTS.md sections that do not exist: {missing}"
+    assert "results" in _headings(readme)              # RESULTS.md links back to README.md#results
+
+
+def test_readme_names_only_shipped_rules():
+    """Every `benchmarks/results/rules/NAME.pt` or bare rule file the README's rule table names is shipped."""
+    readme = (ROOT / "README.md").read_text()
+    shipped = {p.name for p in (ROOT / "benchmarks" / "results" / "rules").glob("*.pt")}
+    named = set(re.findall(r"`(?:benchmarks/results/rules/)?([a-z0-9_]+\.pt)`", readme))
+    assert named and named <= shipped, f"README names rules that are not shipped: {sorted(named - shipped)}"
