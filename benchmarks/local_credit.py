@@ -177,8 +177,10 @@ def run(learner, lr, graph, data, a, eval_at):
     stream = DataStream(data.x_train, data.y_train, a.batch, gen)
     L = graph.archs[0].num_layers
     row, credit = {"learner": learner, "lr": lr}, [None] * L
-    param = torch.nn.Parameter(w.clone())           # the weights Adam moves (--optimizer adam)
-    adam = torch.optim.Adam([param], lr=lr) if a.optimizer == "adam" else None
+    adam = None
+    if a.optimizer == "adam":                       # the weights Adam moves, its moments kept per weight
+        param = torch.nn.Parameter(w.clone())
+        adam = torch.optim.Adam([param], lr=lr)
     late = (L - 1 - big.layer).clamp_min(0)        # [E] "delayed": steps each layer's part waits (0 at the output)
     past = []                                      # the last L directions, newest last
     for t in range(1, max(eval_at) + 1):

@@ -72,7 +72,6 @@ def test_local_credit_learners_and_smoke(tmp_path, monkeypatch):
         (s, m) for s in data["config"]["arch"] for m in ("feedback", "backprop")]
 
 
-
 def test_local_credit_adam_steps_each_weight_by_its_own_moments(tmp_path, monkeypatch):
     """``--optimizer adam``: each weight's step is Adam's on its own gradient estimates — the first step is
     ``-lr * d / (|d| + eps)`` of the learner's direction on the first batch — and ``sgd`` stays ``-lr * d``."""
