@@ -10,7 +10,8 @@ that keeps learning. The teacher is sign symmetry written as a per-weight rule o
 a weight ``e`` with state ``[w, b, ...]`` (``b`` the message weight, the last hidden channel) and the credit-Hebbian
 feature ``g = <a_i delta_j>`` (:mod:`graphnca.conditioning`; the error-Hebbian term at output weights) moves by
 
-* ``dw = s tanh(-lr g / s)``: SGD on its own credit-Hebbian term, bounded by the rule's step ``s`` as every rule is;
+* ``dw = s tanh(-lr (g + lambda w) / s)``: SGD on its own credit-Hebbian term, with weight decay ``lambda`` on its
+  own weight (``--weight-decay``, default 0), bounded by the rule's step ``s`` as every rule is;
 * ``db = s tanh(kappa (c sign(w) - b))``: the message weight settles at ``c`` times the sign of its own weight
   (``--sign-scale c``, ``--sign-gain kappa``) — it reads its own weight, never another's;
 * every other hidden channel stays 0.
@@ -41,15 +42,16 @@ from graphnca.data import load_task
 from graphnca.graph import batch
 from graphnca.grow import accuracy
 from graphnca.perception import perceive_hub
+from graphnca.schedules import StepSchedule
 from graphnca.state import InitConfig, init_state
 
 CREDIT = 8          # feature column of <a_i delta_j> (condition="feedback")
 INIT = InitConfig(weight_init="kaiming", weight_scale=1.0, hidden_init="random")
 
 
-def teacher_delta(x, feats, lr: float, step: float, sign_scale: float, sign_gain: float):
+def teacher_delta(x, feats, lr: float, step: float, sign_scale: float, sign_gain: float, weight_decay: float = 0.0):
     """``[E, 1 + H]``: the teacher's update of states ``x = [w, h..., b]`` (module docstring)."""
-    dw = step * torch.tanh(-lr * feats[:, CREDIT] / step)
+    dw = step * torch.tanh(-lr * (feats[:, CREDIT] + weight_decay * x[:, 0]) / step)
     db = step * torch.tanh(sign_gain * (sign_scale * torch.sign(x[:, 0]) - x[:, -1]))
     out = torch.zeros_like(x)
     out[:, 0], out[:, -1] = dw, db
@@ -64,14 +66,16 @@ def perception(graph, x, neighbourhood: str, stream):
 
 @torch.no_grad()
 def grow(graph, step, x, stream, steps: int, eval_at, evals, neighbourhood: str, keep=None, rows_per_step=0,
-         gen=None):
-    """Run ``step(p, feats, x) -> delta`` for ``steps`` updates; at ``eval_at`` the accuracy on each ``evals[name] =
-    (x, y)``; with ``keep`` (a set of steps) also return up to ``rows_per_step`` hidden-weight rows (and every
-    output-weight row) seen there."""
+         gen=None, multiple=None):
+    """Run ``step(p, feats, x) -> delta`` for ``steps`` updates, each times ``multiple[t - 1]`` (a step schedule's
+    multiples; ``None``: 1); at ``eval_at`` the accuracy on each ``evals[name] = (x, y)``; with ``keep`` (a set of
+    steps) also return up to ``rows_per_step`` hidden-weight rows (and every output-weight row) seen there."""
     acc, seen = {}, []
     for t in range(1, steps + 1):
         p, feats = perception(graph, x, neighbourhood, stream)
         d = step(p, feats, x)
+        if multiple is not None:
+            d = multiple[t - 1] * d
         if keep is not None and t in keep:
             hid = graph.hidden_w
             idx = torch.nonzero(hid).flatten()
@@ -127,6 +131,10 @@ def main(argv=None):
     ap.add_argument("--neighbourhood", default="incident")
     ap.add_argument("--fit-rows", type=int, default=20000, help="hidden-weight rows kept per kept step")
     ap.add_argument("--val", type=int, default=10000, help="training examples held out (never grown on) to choose by")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="lambda: the teacher's decay of its own weight")
+    ap.add_argument("--step-schedule", default=None,
+                    help="K1xT1,...: the evaluation growth's step multiples (graphnca grow's flag); its length must "
+                         "cover --steps")
     ap.add_argument("--name", default=None, help="output name (default credit_fit_TASK)")
     a = ap.parse_args(argv)
     if a.threads:
@@ -150,7 +158,7 @@ def main(argv=None):
                       for s in archs for _ in range(a.nets)])
 
     def teach(x, f):
-        return teacher_delta(x, f, a.lr, a.step_size, a.sign_scale, a.sign_gain)
+        return teacher_delta(x, f, a.lr, a.step_size, a.sign_scale, a.sign_gain, a.weight_decay)
 
     out, fits, students = Path(a.out), [], {}
     name = a.name or f"credit_fit_{a.task}"
@@ -159,6 +167,12 @@ def main(argv=None):
         students["student"] = conv.rule
         save_fitted(out / f"{name}.pt", conv, a, INIT, fit_archs, a.data_root)
     eval_at = sorted({int(v) for v in a.steps.split(",")})
+    multiple = None
+    if a.step_schedule is not None:
+        sched = StepSchedule.parse(a.step_schedule)
+        if sched.steps < max(eval_at):
+            raise ValueError(f"--step-schedule {sched} grows {sched.steps} steps, fewer than --steps {max(eval_at)}")
+        multiple = [k for k, n in sched.segments for _ in range(n)]
     results = []
     for arch in tqdm(list(dict.fromkeys(fit_archs + extra)), desc="grow"):
         g = batch_of([arch])
@@ -168,7 +182,7 @@ def main(argv=None):
             ev = torch.Generator().manual_seed(a.seed + 1)      # the same nets and batches for every learner
             stream = DataStream(x_tr, y_tr, a.batch, ev)
             x0 = init_state(g, a.hidden_size, INIT, ev).pack()
-            acc, _ = grow(g, step, x0, stream, max(eval_at), set(eval_at), evals, a.neighbourhood)
+            acc, _ = grow(g, step, x0, stream, max(eval_at), set(eval_at), evals, a.neighbourhood, multiple=multiple)
             results.append({"arch": ",".join(map(str, arch)), "who": who, "fitted": arch in fit_archs,
                             **{f"acc@{t}": acc[f"test@{t}"] for t in eval_at},
                             **{f"val@{t}": acc[f"val@{t}"] for t in eval_at}})

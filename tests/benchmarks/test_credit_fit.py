@@ -57,3 +57,35 @@ def test_credit_fit_smoke_writes_a_rule_grow_takes(tmp_path):
     rows = json.loads((tmp_path / "teacher.json").read_text())["rows"]
     assert [r["who"] for r in rows] == ["teacher", "teacher"] and not (tmp_path / "teacher.pt").exists()
     assert [r["acc@2"] for r in rows] == [r["acc@2"] for r in data["rows"] if r["who"] == "teacher"]   # same seeds
+
+
+def test_credit_fit_teacher_weight_decay_reads_only_its_own_weight(monkeypatch):
+    """``--weight-decay lambda`` adds ``lambda w`` to the weight's own credit term inside the bounded step (each
+    weight decays by its own value alone) and leaves the message channel's update unchanged."""
+    import torch
+
+    cf = bench_module("credit_fit", monkeypatch)
+    x = torch.tensor([[0.5, 0.0, 1.0], [-2.0, 0.0, -1.0], [0.0, 0.0, 0.3]])       # [w, h, b]
+    f = torch.zeros(3, 9)
+    f[:, cf.CREDIT] = torch.tensor([0.1, -0.2, 0.0])
+    plain, decayed = cf.teacher_delta(x, f, 0.3, 1.0, 1.0, 5.0), cf.teacher_delta(x, f, 0.3, 1.0, 1.0, 5.0, 1e-2)
+    want = torch.tanh(-0.3 * (f[:, cf.CREDIT] + 1e-2 * x[:, 0]))
+    torch.testing.assert_close(decayed[:, 0], want)
+    assert decayed[2, 0] == plain[2, 0] == 0 and not torch.equal(decayed[:2, 0], plain[:2, 0])   # w = 0: no decay
+    assert torch.equal(decayed[:, 1:], plain[:, 1:])
+
+
+def test_credit_fit_step_schedule_scales_the_evaluation_growth(tmp_path):
+    """``--step-schedule`` multiplies every evaluation update by its segment's k: the first segment at k = 1 gives the
+    unscheduled accuracies, a later segment at k < 1 changes them; a schedule shorter than --steps is refused."""
+    import pytest
+
+    common = ("--task", "xor", "--fit-arch", "8,4,2", "--nets", "2", "--arch", "8,6,2", "--val", "50", "--teacher-only")
+    run("credit_fit.py", *common, "--steps", "3,8", "--name", "plain", out=tmp_path)
+    run("credit_fit.py", *common, "--steps", "3,8", "--step-schedule", "1x3,0.1x5", "--name", "sched", out=tmp_path)
+    plain, sched = (json.loads((tmp_path / f"{n}.json").read_text())["rows"] for n in ("plain", "sched"))
+    assert [r["val@3"] for r in sched] == [r["val@3"] for r in plain]
+    assert [r["val@8"] for r in sched] != [r["val@8"] for r in plain]
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        run("credit_fit.py", *common, "--steps", "3,8", "--step-schedule", "1x5", "--name", "short", out=tmp_path)
+    assert "fewer than --steps 8" in err.value.stderr
