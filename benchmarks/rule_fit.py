@@ -352,6 +352,8 @@ def plot(d, plt):
         for r in (r for r in d["rows"] if r["arch"] == arch):
             ax.plot(d["steps"], [r[f"acc@{t}"] for t in d["steps"]], "o-", label=r["who"])
         ax.set(xscale="log", xlabel="growth steps", title=f"{arch}" + ("" if r["fitted"] else " (unseen)"))
+        ax.set_xticks(d["steps"], [str(t) for t in d["steps"]], minor=False)    # log minor labels collide
+        ax.set_xticks([], minor=True)
     axes[0][0].set_ylabel("test accuracy")
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"{d['task']}: rules vs the teacher they were fitted to", fontsize=10)
