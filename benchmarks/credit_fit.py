@@ -160,12 +160,6 @@ def main(argv=None):
     def teach(x, f):
         return teacher_delta(x, f, a.lr, a.step_size, a.sign_scale, a.sign_gain, a.weight_decay)
 
-    out, fits, students = Path(a.out), [], {}
-    name = a.name or f"credit_fit_{a.task}"
-    if not a.teacher_only:
-        conv, fits = fit_rule(a, (x_tr, y_tr), batch_of(fit_archs), teach, gen)
-        students["student"] = conv.rule
-        save_fitted(out / f"{name}.pt", conv, a, INIT, fit_archs, a.data_root)
     eval_at = sorted({int(v) for v in a.steps.split(",")})
     multiple = None
     if a.step_schedule is not None:
@@ -173,6 +167,12 @@ def main(argv=None):
         if sched.steps < max(eval_at):
             raise ValueError(f"--step-schedule {sched} grows {sched.steps} steps, fewer than --steps {max(eval_at)}")
         multiple = [k for k, n in sched.segments for _ in range(n)]
+    out, fits, students = Path(a.out), [], {}
+    name = a.name or f"credit_fit_{a.task}"
+    if not a.teacher_only:
+        conv, fits = fit_rule(a, (x_tr, y_tr), batch_of(fit_archs), teach, gen)
+        students["student"] = conv.rule
+        save_fitted(out / f"{name}.pt", conv, a, INIT, fit_archs, a.data_root)
     results = []
     for arch in tqdm(list(dict.fromkeys(fit_archs + extra)), desc="grow"):
         g = batch_of([arch])

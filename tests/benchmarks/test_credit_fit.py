@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from ._helpers import bench_module, run
 
 
@@ -77,9 +79,8 @@ def test_credit_fit_teacher_weight_decay_reads_only_its_own_weight(monkeypatch):
 
 def test_credit_fit_step_schedule_scales_the_evaluation_growth(tmp_path):
     """``--step-schedule`` multiplies every evaluation update by its segment's k: the first segment at k = 1 gives the
-    unscheduled accuracies, a later segment at k < 1 changes them; a schedule shorter than --steps is refused."""
-    import pytest
-
+    unscheduled accuracies, a later segment at k < 1 changes them; a schedule shorter than --steps is refused before
+    any fitting (no rule written)."""
     common = ("--task", "xor", "--fit-arch", "8,4,2", "--nets", "2", "--arch", "8,6,2", "--val", "50", "--teacher-only")
     run("credit_fit.py", *common, "--steps", "3,8", "--name", "plain", out=tmp_path)
     run("credit_fit.py", *common, "--steps", "3,8", "--step-schedule", "1x3,0.1x5", "--name", "sched", out=tmp_path)
@@ -87,5 +88,5 @@ def test_credit_fit_step_schedule_scales_the_evaluation_growth(tmp_path):
     assert [r["val@3"] for r in sched] == [r["val@3"] for r in plain]
     assert [r["val@8"] for r in sched] != [r["val@8"] for r in plain]
     with pytest.raises(subprocess.CalledProcessError) as err:
-        run("credit_fit.py", *common, "--steps", "3,8", "--step-schedule", "1x5", "--name", "short", out=tmp_path)
-    assert "fewer than --steps 8" in err.value.stderr
+        run("credit_fit.py", *common[:-1], "--steps", "3,8", "--step-schedule", "1x5", "--name", "short", out=tmp_path)
+    assert "fewer than --steps 8" in err.value.stderr and not list(tmp_path.glob("short*"))
