@@ -32,13 +32,8 @@ def _check(graph, w: Tensor, h: Tensor) -> None:
         raise ValueError(f"h must have shape [E, H] = [{graph.num_weights}, H], got {list(h.shape)}")
 
 
-def neuron_sums(graph, x: Tensor) -> tuple[Tensor, Tensor]:
-    """``(S_in, S_out)``, each ``[N, D]``: sums of ``x: [E, D]`` over the weights entering / leaving each neuron.
-
-    Unmasked layers are dense blocks (see :attr:`WeightGraph.dense_runs`): their sums are plain reductions over
-    ``[k, out, in, D]`` views, as fast as a per-layer dense formulation. Masked layers use ``index_add_``
-    (measured faster than ``scatter_add_`` and far faster than ``scatter_reduce_(mean)``: benchmarks/scatter.py).
-    """
+def _block_sums(graph, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(S_in, S_out)``: plain reductions over dense blocks, ``index_add_`` for masked layers (no autograd)."""
     n, d = graph.num_neurons, x.shape[1]
     s_in, s_out = x.new_zeros(n, d), x.new_zeros(n, d)
     runs, sparse = graph.dense_runs
@@ -54,6 +49,81 @@ def neuron_sums(graph, x: Tensor) -> tuple[Tensor, Tensor]:
         s_in.index_add_(0, graph.dst[sparse], xs)
         s_out.index_add_(0, graph.src[sparse], xs)
     return s_in, s_out
+
+
+def _block_gather(graph, t_dst: Tensor | None, t_src: Tensor | None) -> Tensor:
+    """``out[e] = t_dst[dst[e]] + t_src[src[e]]`` (a missing table adds nothing): broadcast writes into dense
+    blocks, gathers for masked layers (no autograd)."""
+    ref = t_dst if t_dst is not None else t_src
+    d = ref.shape[1]
+    out = ref.new_empty(graph.num_weights, d)                   # every row is written exactly once below
+    runs, sparse = graph.dense_runs
+    for w0, n0, k, e_a, n_a, blocks in runs:
+        o = out[w0:w0 + k * e_a].view(k, e_a, d)
+        fr = None if t_dst is None else t_dst[n0:n0 + k * n_a].view(k, n_a, d)
+        br = None if t_src is None else t_src[n0:n0 + k * n_a].view(k, n_a, d)
+        for start, n_out, n_in, src0, dst0 in blocks:
+            blk = o[:, start:start + n_out * n_in].view(k, n_out, n_in, d)
+            if br is None:
+                blk.copy_(fr[:, dst0:dst0 + n_out].unsqueeze(2).expand_as(blk))
+            elif fr is None:
+                blk.copy_(br[:, src0:src0 + n_in].unsqueeze(1).expand_as(blk))
+            else:
+                torch.add(fr[:, dst0:dst0 + n_out].unsqueeze(2), br[:, src0:src0 + n_in].unsqueeze(1), out=blk)
+    if sparse.numel():
+        rows = [t[idx[sparse]] for t, idx in ((t_dst, graph.dst), (t_src, graph.src)) if t is not None]
+        out[sparse] = rows[0] if len(rows) == 1 else rows[0] + rows[1]
+    return out
+
+
+# Neuron sums and edge gathers are each other's adjoints: the gradient of a sum over a neuron's weights is that
+# neuron's gradient gathered back to every one of them, and vice versa. Written as autograd Functions, neither
+# backward pass needs an [E]-long index tensor (no index_add_ over E rows, no gathers to store), so the
+# differentiable step costs what the no-grad step does, twice.
+class _NeuronSums(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, graph) -> tuple[Tensor, Tensor]:
+        ctx.graph = graph
+        return _block_sums(graph, x)
+
+    @staticmethod
+    def backward(ctx, g_in: Tensor, g_out: Tensor):
+        return _EdgeGather.apply(g_in, g_out, ctx.graph), None
+
+
+class _EdgeGather(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t_dst: Tensor | None, t_src: Tensor | None, graph) -> Tensor:
+        ctx.graph, ctx.has = graph, (t_dst is not None, t_src is not None)
+        return _block_gather(graph, t_dst, t_src)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        s_in, s_out = _NeuronSums.apply(g.contiguous(), ctx.graph)
+        return s_in if ctx.has[0] else None, s_out if ctx.has[1] else None, None
+
+
+def neuron_sums(graph, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(S_in, S_out)``, each ``[N, D]``: sums of ``x: [E, D]`` over the weights entering / leaving each neuron.
+
+    Unmasked layers are dense blocks (see :attr:`WeightGraph.dense_runs`): their sums are plain reductions over
+    ``[k, out, in, D]`` views, as fast as a per-layer dense formulation. Masked layers use ``index_add_``
+    (measured faster than ``scatter_add_`` and far faster than ``scatter_reduce_(mean)``: benchmarks/scatter.py).
+    Differentiable; the backward pass is :func:`edge_gather`.
+    """
+    return _NeuronSums.apply(x.contiguous(), graph)
+
+
+def edge_gather(graph, t_dst: Tensor | None, t_src: Tensor | None = None) -> Tensor:
+    """``[E, D]`` rows ``t_dst[dst[e]] + t_src[src[e]]`` of neuron tables ``t_dst, t_src: [N, D]`` (either may
+    be ``None``: it adds nothing).
+
+    Dense blocks are written by broadcast (no ``[E]`` index is read); masked layers gather. Differentiable; the
+    backward pass is :func:`neuron_sums`.
+    """
+    if t_dst is None and t_src is None:
+        raise ValueError("edge_gather needs at least one neuron table")
+    return _EdgeGather.apply(*(None if t is None else t.contiguous() for t in (t_dst, t_src)), graph)
 
 
 def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Tensor, Tensor]:
@@ -76,26 +146,10 @@ def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Ten
 
 
 def perceive_hub(graph, x: Tensor, neighbourhood: str = "incident") -> Tensor:
-    """Hub-engine perception of packed states ``x = [w, h]: [E, 1 + H]`` -> ``[E, 3(1 + H)]``."""
+    """Hub-engine perception of packed states ``x = [w, h]: [E, 1 + H]`` -> ``[E, 3(1 + H)]`` (materialised; the
+    rule's own step never builds it, see :class:`~graphnca.MetaNCAConv`)."""
     m_f, m_b = neuron_means(graph, x, neighbourhood)
-    if torch.is_grad_enabled() and x.requires_grad:
-        return torch.cat([x, m_f[graph.dst], m_b[graph.src]], dim=1)
-    # no gradient to x: write the means into dense blocks by broadcast instead of gathering E rows
-    d = x.shape[1]
-    out = x.new_empty(x.shape[0], 3 * d)
-    out[:, :d] = x
-    runs, sparse = graph.dense_runs
-    for w0, n0, k, e_a, n_a, blocks in runs:
-        o = out[w0:w0 + k * e_a].view(k, e_a, 3 * d)
-        fr, br = m_f[n0:n0 + k * n_a].view(k, n_a, d), m_b[n0:n0 + k * n_a].view(k, n_a, d)
-        for start, n_out, n_in, src0, dst0 in blocks:
-            blk = o[:, start:start + n_out * n_in].view(k, n_out, n_in, 3 * d)
-            blk[..., d:2 * d] = fr[:, dst0:dst0 + n_out].unsqueeze(2)
-            blk[..., 2 * d:] = br[:, src0:src0 + n_in].unsqueeze(1)
-    if sparse.numel():
-        out[sparse, d:2 * d] = m_f[graph.dst[sparse]]
-        out[sparse, 2 * d:] = m_b[graph.src[sparse]]
-    return out
+    return torch.cat([x, edge_gather(graph, m_f), edge_gather(graph, None, m_b)], dim=1)
 
 
 def perceive_explicit(x: Tensor, edge_index_f: Tensor, edge_index_b: Tensor) -> Tensor:

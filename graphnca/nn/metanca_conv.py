@@ -8,7 +8,7 @@ from torch_geometric.nn import MessagePassing
 from ..conditioning import data_features, num_features
 from ..graph import WeightGraph
 from ..line_graph import check_neighbourhood
-from ..perception import neuron_means, perceive_hub
+from ..perception import edge_gather, neuron_means
 from ..rule import LocalRule, RuleConfig
 
 
@@ -30,10 +30,9 @@ class MetaNCAConv(MessagePassing):
 
     Called with line-graph ``edge_index_f, edge_index_b`` it is a plain PyG layer (mean aggregation over the given
     edges). Called with ``graph=WeightGraph`` it takes the O(E) hub path: neuron-level sums (dense blocks reduced
-    in place) gathered back to weights. Without autograd the rule's first layer is applied to the ``N`` neuron
-    means before they reach the weights (the means are linear, so this is exact) and dense layers receive them by
-    broadcast, so the ``[E, 3(1+H)]`` perception is never built; with autograd the narrow perception is built,
-    which is cheaper to differentiate (``benchmarks/perception.py``).
+    in place) gathered back to weights. The rule's first layer is applied to the ``N`` neuron means before they
+    reach the weights (the means are linear, so this is exact) and dense layers receive them by broadcast, so the
+    ``[E, 3(1+H)]`` perception is never built, with or without autograd.
 
     Args:
         hidden_size, widths, step_size, fire_rate, neighbourhood, condition, deadzone, interaction,
@@ -127,41 +126,24 @@ class MetaNCAConv(MessagePassing):
         return x + fire_mask * delta
 
     def _hub_update(self, graph: WeightGraph, x: Tensor, feats: Tensor | None) -> Tensor:
-        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
-            # autograd: the materialised [E, 3(1+H)] perception is narrow, so its gathers are cheap to store and
-            # to differentiate (measured faster than differentiating the [E, width] fused form)
-            p = perceive_hub(graph, x, self.neighbourhood)
-            return self.rule(p if feats is None else torch.cat([p, feats], dim=1))
-        return self._fused_update(graph, x, feats)
-
-    def _fused_update(self, graph: WeightGraph, x: Tensor, feats: Tensor | None) -> Tensor:
-        """No-grad step: the rule's first layer acts on the N neuron means before they reach the E weights."""
-        d = self.rule.state_dim
-        a, b, c, f = self.rule.first.weight.split([d, d, d, self.rule.extra_inputs], dim=1)  # [W, D] x3, [W, F]
+        """The rule's first layer acts on the N neuron means before they reach the E weights (the means are
+        linear, so this is exact), then dense blocks receive them by broadcast: the [E, 3(1+H)] perception is
+        never built, with or without autograd (neuron sums and edge gathers are each other's adjoints)."""
+        rule = self.rule
+        d = rule.state_dim
+        a, b, c, f = rule.first.weight.split([d, d, d, rule.extra_inputs], dim=1)  # [W, D] x3, [W, F]
         m_f, m_b = neuron_means(graph, x, self.neighbourhood)   # [N, D]
         if m_f is m_b:                                          # incident: one neuron table serves both
             zf, zb = (m_f @ torch.cat([b, c]).T).split(a.shape[0], dim=1)  # [N, W] each
         else:
             zf, zb = m_f @ b.T, m_b @ c.T
-        zf = zf + self.rule.first.bias                          # the bias rides on the [N, W] table, not on E rows
-        # every row of z belongs to a dense block or to `sparse`: each is written once with its neuron terms,
-        # then the GEMMs accumulate into it (beta = 1), so the [E, W] tensor is written once and read back once
-        # per GEMM instead of being re-read and re-written by two broadcast adds (the step is memory-bound)
-        z = x.new_empty(x.shape[0], zf.shape[1])                # [E, W]
-        runs, sparse = graph.dense_runs
-        w = z.shape[1]
-        for w0, n0, k, e_a, n_a, blocks in runs:                # dense blocks: broadcast sums, no [E, W] gathers
-            zr = z[w0:w0 + k * e_a].view(k, e_a, w)
-            zfr, zbr = zf[n0:n0 + k * n_a].view(k, n_a, w), zb[n0:n0 + k * n_a].view(k, n_a, w)
-            for start, n_out, n_in, src0, dst0 in blocks:
-                blk = zr[:, start:start + n_out * n_in].view(k, n_out, n_in, w)
-                torch.add(zfr[:, dst0:dst0 + n_out].unsqueeze(2), zbr[:, src0:src0 + n_in].unsqueeze(1), out=blk)
-        if sparse.numel():
-            z[sparse] = zf[graph.dst[sparse]] + zb[graph.src[sparse]]
-        z.addmm_(x, a.T)
+        # the bias rides on the [N, W] table, not on E rows; the GEMMs then accumulate into the gathered rows
+        # (beta = 1), so the [E, W] tensor is written once and read back once per GEMM
+        z = edge_gather(graph, zf + rule.first.bias, zb)        # [E, W]
+        z = z.addmm_(x, a.T)
         if feats is not None:
-            z.addmm_(feats, f.T)
-        return self.rule.head(z)
+            z = z.addmm_(feats, f.T)
+        return rule.head(z)
 
     def __repr__(self) -> str:
         r = self.rule
