@@ -151,7 +151,7 @@ def main(argv=None):
                                                                                f"{n_in},30,30,{n_out}"])]
     extra = [tuple(int(v) for v in s.split(",")) for s in (a.arch or [f"{n_in},100,100,{n_out}"])]
     if len(fit_archs) > 4:
-        raise ValueError(f"at most 4 fitting architectures (issue 3's rule), got {len(fit_archs)}")
+        raise ValueError(f"at most 4 fitting architectures (the fitted rule's budget), got {len(fit_archs)}")
 
     def batch_of(archs):
         return batch([graphnca.WeightGraph.from_sizes(s, activation=a.activation)

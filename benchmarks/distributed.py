@@ -20,8 +20,8 @@ def run(n: int, a) -> dict:
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "-m",
                "graphnca", "train", "--out", out, "--task", a.task, "--arch", a.arch, "--steps", str(a.steps),
-               "--batch-per-arch", str(a.batch), "--schedule", f"fixed:{a.rollout}", "--eval-every", "0",
-               "--checkpoint-every", "0", "--threads", str(a.threads), "--device", a.device]
+               "--batch-per-arch", str(a.batch), "--schedule", f"fixed:{a.rollout}", "--experimental", "eval_every=0",
+               "--experimental", "checkpoint_every=0", "--threads", str(a.threads), "--device", a.device]
         if a.data_root:
             cmd += ["--data-root", a.data_root]
         subprocess.run(cmd, check=True, capture_output=True, text=True)

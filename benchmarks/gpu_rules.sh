@@ -30,8 +30,8 @@ else
   SAMPLES=20; GRID_SAMPLES=5; T=100; CAL=10; SHORT=uniform:10,20; LONG=uniform:30,60; MAX_STEPS=100000
 fi
 BASE=(--device "$DEVICE" --task mnist --data-root "$DATA" --condition data --deadzone 0 --hidden-init zeros
-      --weight-scale 1.0 --init-from "$RULE" --batch-per-arch "$NETS" --data-batch 512 --grow-batch 64
-      --stationary-weight 0.1 --warmup 20 --seed 2 --grad-checkpoint)
+      --experimental weight_scale=1.0 --init-from "$RULE" --batch-per-arch "$NETS" --data-batch 512 --experimental grow_batch=64
+      --experimental stationary_weight=0.1 --experimental warmup=20 --seed 2 --experimental grad_checkpoint=true)
 VARIANTS=(more long wide)
 args() {   # the variant's own flags
   case $1 in
@@ -56,7 +56,7 @@ $PY -c "from graphnca.runinfo import run_metadata; print(run_metadata('$DEVICE')
 stage calibrate     # all variants at once, so each step time includes the others' load on the GPU
 for v in "${VARIANTS[@]}"; do
   # shellcheck disable=SC2046
-  timeout 150 $PY -m graphnca train "${BASE[@]}" $(args "$v") --steps "$CAL" --eval-every 0 --checkpoint-every 0 \
+  timeout 150 $PY -m graphnca train "${BASE[@]}" $(args "$v") --steps "$CAL" --experimental eval_every=0 --experimental checkpoint_every=0 \
     --out "$WORK/calibrate_$v" >"$WORK/calibrate_$v.log" 2>&1 &
 done
 wait
@@ -71,7 +71,7 @@ print(min($MAX_STEPS, max(2, int(0.85 * $LEFT * s['steps'] / s['wall_s']))))" "$
   [ "$STEPS" -gt 0 ] || continue
   # shellcheck disable=SC2046
   ( timeout $((LEFT + 60)) $PY -m graphnca train "${BASE[@]}" $(args "$v") --steps "$STEPS" \
-      --time-limit "$LEFT" --eval-every $(((STEPS + 3) / 4)) --checkpoint-every 25 --out "$WORK/$v" >"$WORK/train_$v.log" 2>&1 \
+      --time-limit "$LEFT" --experimental eval_every=$(((STEPS + 3) / 4)) --experimental checkpoint_every=25 --out "$WORK/$v" >"$WORK/train_$v.log" 2>&1 \
       || echo "train $v: rc $?"
     $PY -m graphnca export --rule "$WORK/$v/checkpoint.pt" --out "$WORK/$v/rule.pt" ) &
 done

@@ -35,7 +35,7 @@ $PY -c "import torch, torch_geometric; from graphnca.runinfo import run_metadata
 print('torch', torch.__version__, 'pyg', torch_geometric.__version__, run_metadata('$DEVICE'))"
 
 stage smoke      # the data-free meta-training path, eval and checkpoint on CUDA
-timeout $((90 * SLACK)) $PY -m graphnca train --device "$DEVICE" --task iris --steps 5 --eval-every 5 --checkpoint-every 5 \
+timeout $((90 * SLACK)) $PY -m graphnca train --device "$DEVICE" --task iris --steps 5 --experimental eval_every=5 --experimental checkpoint_every=5 \
   --out "$WORK/smoke" || echo "stage smoke failed: rc $?"
 
 stage throughput   # sweeps of H and rule width at 1e7 weights, where a GPU is not launch-bound
@@ -55,14 +55,14 @@ pack
 
 # meta-training: the zero-init data rule continued on wider nets and a larger batch than a CPU affords
 TRAIN=(--device "$DEVICE" --task mnist --data-root "$DATA" --condition data --deadzone 0 --hidden-init zeros
-       --weight-scale 1.0 --init-from "$RULE" "${ARCHS[@]}" --batch-per-arch "$NETS" --schedule uniform:10,20 --data-batch 512 --grow-batch 64 --stationary-weight 0.1
-       --lr 1e-3 --warmup 20 --seed 0)
+       --experimental weight_scale=1.0 --init-from "$RULE" "${ARCHS[@]}" --batch-per-arch "$NETS" --schedule uniform:10,20 --data-batch 512 --experimental grow_batch=64 --experimental stationary_weight=0.1
+       --lr 1e-3 --experimental warmup=20 --seed 0)
 if [ -n "${DEADLINE:-}" ]; then   # epoch seconds by which everything must be packed: shrink the training budget
   LEFT=$((DEADLINE - $(date +%s) - 90)); [ "$LEFT" -lt "$TRAIN_S" ] && TRAIN_S=$LEFT
   echo "training budget: $TRAIN_S s"
 fi
 stage calibrate   # 12 meta-steps (one eval, one checkpoint) give the step time that sizes the real run
-timeout $((150 * SLACK)) $PY -m graphnca train "${TRAIN[@]}" --steps 12 --eval-every 12 --checkpoint-every 12 \
+timeout $((150 * SLACK)) $PY -m graphnca train "${TRAIN[@]}" --steps 12 --experimental eval_every=12 --experimental checkpoint_every=12 \
   --out "$WORK/calibrate" || echo "stage calibrate failed: rc $?"
 STEPS=$($PY -c "import json, sys; s = json.load(open(sys.argv[1]))['summary']; \
 print(max(4, int(0.85 * $TRAIN_S * s['steps'] / s['wall_s'])))" "$WORK/calibrate/train.json" 2>/dev/null || echo 0)
@@ -75,7 +75,7 @@ if [ "$STEPS" -gt 0 ] && [ "$TRAIN_S" -ge "$MIN_TRAIN_S" ]; then
   # --time-limit ends the run cleanly (checkpoint + train.json) if the calibration was optimistic; timeout is the
   # backstop for a hang, with room for the final evaluation
   timeout $(((TRAIN_S + 120) * SLACK)) $PY -m graphnca train "${TRAIN[@]}" --steps "$STEPS" \
-    --eval-every $(((STEPS + 3) / 4)) --checkpoint-every 50 --time-limit $((TRAIN_S * SLACK)) --out "$WORK/train" \
+    --experimental eval_every=$(((STEPS + 3) / 4)) --experimental checkpoint_every=50 --time-limit $((TRAIN_S * SLACK)) --out "$WORK/train" \
     || echo "stage train failed: rc $?"
   # the full checkpoint carries pools of 784-100-100-10 states (tens of MB): keep the rule alone
   $PY -m graphnca export --rule "$WORK/train/checkpoint.pt" --out "$WORK/train/rule.pt" \

@@ -44,9 +44,9 @@ def grow_timed(conv, graph, init, data, n, max_steps, every, seed, grow_batch=64
 
 def adam_timed(arch, data, target, max_epochs, every, seed, activation="relu"):
     torch.manual_seed(seed)
-    layers = []
+    layers, act = [], {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]   # the grown networks' activation
     for i, (a, b) in enumerate(zip(arch[:-1], arch[1:])):
-        layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(arch) - 2 else [])
+        layers += [nn.Linear(a, b)] + ([act()] if i < len(arch) - 2 else [])
     model = nn.Sequential(*layers).to(data.x_train.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(seed)
@@ -96,7 +96,7 @@ def main(argv=None):
     conv = conv.to(a.device)
     data = task_data(cfg, data_root=a.data_root).to(a.device)
     arch = [int(v) for v in a.arch.split(",")]
-    graph = graphnca.WeightGraph.from_sizes(arch, activation=cfg.task.activation).to(a.device)
+    graph = cfg.task.graph(arch).to(a.device)
     steps = a.max_steps or 2 * graphnca.train.grow_steps(cfg)
     gb = cfg.task.grow_batch
     grow_timed(conv, graph, cfg.init, data, 1, a.grow_every, a.grow_every, a.seed, gb)  # warm-up (CUDA init)

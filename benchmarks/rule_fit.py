@@ -4,7 +4,7 @@ Usage: ``python benchmarks/rule_fit.py [--task xor] [--fit-arch 8,16,2 --fit-arc
 [--widths 128,128] [--interaction 32] [--dagger 1] [--balanced] [--dilate K] [--out DIR]``; evaluation only:
 ``--rule CKPT [--rule ...]``.
 
-Meta-training a ``condition="moments"`` rule from scratch finds no hidden-layer learning (RESULTS.md, session 17)
+Meta-training a ``condition="moments"`` rule from scratch finds no hidden-layer learning (RESULTS.md)
 although a hand-written local learner on the same features does. This script separates "cannot represent" from
 "cannot find". The teacher is ``benchmarks/local_credit.py``'s ``moments`` learner with ``--timing delayed``,
 rewritten as a per-weight state machine that reads only what a rule reads — the weight, its hidden state

@@ -17,6 +17,7 @@ from .graph import Arch, WeightGraph, batch, repeat
 from .line_graph import num_line_graph_edges
 from .nn import MetaNCAConv
 from .perception import neuron_means, perceive
+from .pretrained import PretrainedRule, load_rule
 from .pyg import WeightData, from_pyg, to_pyg
 from .rollout import rollout
 from .rule import LocalRule, RuleConfig
@@ -26,6 +27,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Arch", "DataStream", "InitConfig", "LocalRule", "MetaNCAConv", "RuleConfig", "State", "WeightGraph", "batch",
-    "data_features", "from_sequential", "init_state", "neuron_means", "num_line_graph_edges", "perceive",
+    "data_features", "from_sequential", "init_state", "load_rule", "PretrainedRule", "neuron_means", "num_line_graph_edges", "perceive",
     "positional_hidden", "repeat", "rollout", "task_forward", "to_sequential", "WeightData", "from_pyg", "to_pyg",
 ]

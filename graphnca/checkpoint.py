@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -22,12 +23,22 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise ValueError(f"checkpoint {path} is empty")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, AttributeError,
-            ValueError) as e:
-        raise ValueError(f"checkpoint {path} is corrupt or not a plain-tensor file "
-                         f"(loading with weights_only=True failed: {str(e).splitlines()[0][:200]})") from None
+    except pickle.UnpicklingError as e:
+        glob = re.search(r"GLOBAL ([\w.]+)", str(e)) or re.search(r"global[s]? ([\w.]+)", str(e))
+        if glob:
+            raise ValueError(f"checkpoint {path} asks to load the Python object {glob.group(1)}, which is refused: "
+                             f"the file may run code (graphnca reads plain tensors and containers only)") from None
+        raise ValueError(f"checkpoint {path} is not a checkpoint: weights_only loading cannot read it (a foreign "
+                         f"pickle or random bytes; nothing in it was run)") from None
+    except zipfile.BadZipFile:
+        raise ValueError(f"checkpoint {path} is truncated or corrupt (bad zip archive)") from None
+    except Exception as e:             # torch.load raises many kinds on random bytes, text or cut-off files
+        raise ValueError(f"checkpoint {path} is truncated, corrupt or not a checkpoint "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'no detail'})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ValueError(f"{path} is not a graphnca checkpoint (foreign file)")
     if obj.get("version") != VERSION:
@@ -35,13 +46,27 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return obj
 
 
-def export_rule(src, dst) -> dict:
-    """Write the rule alone (weights, configuration, history; no optimiser, pools) from checkpoint ``src`` to
-    ``dst``: a small file that grows, evaluates and warm-starts (``--init-from``) but does not resume training."""
+def export_rule(src, dst, preprocessing: dict | None = None, force: bool = False) -> dict:
+    """Write the rule alone (weights, configuration, history, input preprocessing; no optimiser, pools) from
+    checkpoint ``src`` to ``dst``: a small file that grows, evaluates and warm-starts (``--init-from``) but does
+    not resume training; :func:`graphnca.load_rule` loads it. ``preprocessing`` overrides the checkpoint's."""
     ck = load_checkpoint(src)
     if "rule" not in ck or "config" not in ck:
         raise ValueError(f"checkpoint {src} holds no rule and configuration to export")
+    dst = Path(dst)
+    if dst.exists():
+        if dst.is_dir():
+            raise ValueError(f"--out {dst} is a folder; name the rule file to write")
+        try:
+            resumable = not load_checkpoint(dst).get("rule_only")
+        except ValueError:
+            resumable = False
+        if resumable:
+            raise ValueError(f"{dst} is a resumable training checkpoint; export never replaces one")
+        if not force:
+            raise ValueError(f"{dst} exists; pass --force to replace it")
     out = {"config": ck["config"], "rule": ck["rule"], "step": ck.get("step"), "history": ck.get("history", []),
+           "preprocessing": preprocessing or ck.get("preprocessing"),
            "rule_only": True}    # the history (per-step loss, evals) is small and is the run's only log
     save_checkpoint(dst, out)
     return out

@@ -5,12 +5,15 @@ import argparse
 import dataclasses
 import os
 import sys
+import time
+from pathlib import Path
 
 import torch
 
 from .distributed import cleanup
 from .experiments.stability import HORIZON
 from .rule import RuleConfig
+from .runinfo import claim_output, reuse_freed_memory
 from .state import InitConfig
 from .train import Config, TaskConfig, TrainConfig
 
@@ -20,6 +23,28 @@ def _ints(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def _at_least(kind, low):
+    """An argparse type: ``kind`` values >= ``low``, refused at parse time with one line."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if not v >= low:                                         # also refuses NaN
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
+        return v
+    parse.__name__ = kind.__name__                              # argparse names the type in its messages
+    return parse
+
+
+_POS, _NONNEG = _at_least(int, 1), _at_least(int, 0)
+
+
+def _optional_type(annotation: str):
+    """The parser of an ``X | None`` field (annotations are strings here): float, int or str."""
+    return float if "float" in annotation else int if "int" in annotation else str
 
 
 def _scale_flags(p: argparse.ArgumentParser) -> None:
@@ -38,44 +63,107 @@ def _scale_flags(p: argparse.ArgumentParser) -> None:
                         "(a learning-rate decay; choose it on validation data: benchmarks/growth_schedule.py)")
 
 
+# the train flags, by group: (config section, field, help); every other field is set with --experimental
+_TRAIN_FLAGS = {
+    "task": [("task", "task", "iris | xor | mnist | fashion-mnist"),
+             ("task", "archs", "layer sizes of a meta-training architecture, e.g. 784,50,50,10 (repeat the flag)"),
+             ("task", "data_root", "folder with the task's IDX files (default: torchvision downloads them)"),
+             ("task", "data_batch", "training examples per meta-step (0: the whole training set)"),
+             ("task", "mean_field", "weights out of a hidden layer of width n act times C / n (width invariance)")],
+    "rule": [("rule", "hidden_size", "per-weight hidden state size H"),
+             ("rule", "widths", "hidden layers of the rule MLP, comma-separated"),
+             ("rule", "step_size", "bound on each update (tanh output times this)"),
+             ("rule", "fire_rate", "probability a weight updates per step"),
+             ("rule", "deadzone", "rule outputs with |z| <= this give no update (exact fixed points)"),
+             ("rule", "condition", "none (data-free) | data | feedback (the library computes a backward pass: "
+                                   "not local)")],
+    "growth": [("init", "hidden_init", "positional (relative-position codes) | random | zeros"),
+               ("train", "schedule", "rollout length per meta-step: fixed:T | uniform:LO,HI | growing:LO,HI,OVER"),
+               ("train", "grow_steps", "growth steps at evaluation (0: the schedule's maximum)")],
+    "meta-training": [("train", "steps", "meta-steps in all (the LR cosine spans them)"),
+                      ("train", "lr", "peak learning rate (AdamW)"),
+                      ("train", "batch_per_arch", "task networks per architecture per meta-step"),
+                      ("train", "pool_size", "sample pool per architecture (0: fresh states only)"),
+                      ("train", "damage", "pooled networks per architecture zeroed out each meta-step"),
+                      ("train", "init_from", "start from this checkpoint's (or pretrained rule's) weights")],
+}
+_RUN_FIELDS = [("train", "seed", ""), ("train", "device", "")]     # config fields among the run flags
+_SECTIONS = {"rule": RuleConfig, "init": InitConfig, "task": TaskConfig, "train": TrainConfig}
+
+
+def _field_type(cls, name: str):
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    if isinstance(default, bool):
+        return "bool", default
+    if isinstance(default, tuple) or name == "input_shape":
+        return _ints, default
+    kind = type(default) if default is not None else _optional_type(f.type)
+    if kind is int:                                          # counts: never negative; a run needs a step
+        kind = _POS if name == "steps" else _NONNEG
+    return kind, default
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per config field (``--hidden-size``, ``--pool-size``, ...); defaults come from the dataclasses."""
-    for cls in (RuleConfig, InitConfig, TaskConfig, TrainConfig):
-        group = p.add_argument_group(cls.__name__, cls.__doc__)
-        for f in dataclasses.fields(cls):
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            if f.name == "archs":
+    """The grouped train flags; defaults come from the dataclasses (or the preset)."""
+    for title, flags in _TRAIN_FLAGS.items():
+        group = p.add_argument_group(title)
+        for section, name, text in flags:
+            kind, default = _field_type(_SECTIONS[section], name)
+            shown = ['-'.join(map(str, a)) for a in default] if name == "archs" else default
+            if name == "archs":
                 group.add_argument("--arch", dest="archs", type=_ints, action="append", default=None,
-                                   help="layer sizes of a meta-training architecture, e.g. 784,50,50,10 "
-                                        f"(repeat for several; default {['-'.join(map(str, a)) for a in default]})")
-            elif isinstance(default, bool):
-                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
-            elif isinstance(default, tuple) or f.name == "input_shape":
-                group.add_argument(flag, type=_ints, default=None, help=f"comma-separated, default {default}")
+                                   help=f"{text}; default {shown}")
+            elif kind == "bool":
+                group.add_argument("--" + name.replace("_", "-"), action=argparse.BooleanOptionalAction,
+                                   default=None, help=f"{text}; default {shown}")
             else:
-                kind = type(default) if default is not None else str
-                group.add_argument(flag, type=kind, default=None, help=f"default {default}")
+                group.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+                                   help=f"{text}; default {shown}")
+
+
+def _experimental(text: str) -> tuple[str, str, object]:
+    """``FIELD=VALUE`` for any other config field (research options), parsed by the field's type."""
+    name, eq, value = text.partition("=")
+    name = name.strip().replace("-", "_")
+    for section, cls in _SECTIONS.items():
+        if name in {f.name for f in dataclasses.fields(cls)}:
+            break
+    else:
+        raise argparse.ArgumentTypeError(f"no config field {name!r}")
+    if not eq:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    kind, _ = _field_type(cls, name)
+    if kind == "bool":
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise argparse.ArgumentTypeError(f"{name} takes true or false, got {value!r}")
+        return section, name, value.lower() in ("true", "1")
+    if value.lower() == "none":
+        return section, name, None
+    return section, name, kind(value)
 
 
 def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
-    base = base or Config()
-    parts = {}
-    for name, cls in (("rule", RuleConfig), ("init", InitConfig), ("task", TaskConfig), ("train", TrainConfig)):
-        current = getattr(base, name)
-        given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-                 if getattr(args, f.name, None) is not None}
-        parts[name] = dataclasses.replace(current, **given)
-    cfg = Config(**parts)
+    preset, base = base, base or Config()
+    given: dict[str, dict] = {name: {} for name in _SECTIONS}
+    for section, name, value in getattr(args, "experimental", None) or []:
+        given[section][name] = value
+    for section, name, _ in [f for flags in _TRAIN_FLAGS.values() for f in flags] + _RUN_FIELDS:
+        if getattr(args, name, None) is not None:
+            given[section][name] = getattr(args, name)
+    cfg = Config(**{name: dataclasses.replace(getattr(base, name), **given[name]) for name in _SECTIONS})
     cfg.task.archs = tuple(tuple(a) for a in cfg.task.archs)
-    if cfg.task.task in ("mnist", "fashion-mnist") and args.archs is None:
+    if cfg.task.task in ("mnist", "fashion-mnist") and args.archs is None and preset is None:
         cfg.task.archs = ((784, 50, 50, 10),)
     return cfg
 
 
 def _common(p: argparse.ArgumentParser, out: str) -> None:
-    p.add_argument("--out", default=out, help=f"output folder (default {out}); existing files are never wiped")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--out", default=out, help=f"output folder (default {out}); a folder holding another run's "
+                                              f"results is refused unless --force")
+    p.add_argument("--force", action="store_true", help="replace the results of an earlier run in --out (its "
+                                                        "files are removed first)")
+    p.add_argument("--threads", type=_POS, default=None, help="torch CPU threads (default: torch's choice)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,24 +173,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="meta-train on iris (with and without pool), grow 100 networks, test stability")
     _common(p, "runs/demo")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="meta-steps per rule (default: the demo's own)")
-    p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--updates", type=int, default=HORIZON, help="stability horizon")
+    p.add_argument("--steps", type=_POS, default=None, help="meta-steps per rule (default: the demo's own)")
+    p.add_argument("--samples", type=_POS, default=100, help="networks grown by the final rule")
+    p.add_argument("--updates", type=_POS, default=HORIZON, help="stability horizon (updates)")
 
     p = sub.add_parser("train", help="meta-train a local rule")
-    _common(p, "runs/train")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--time-limit", type=float, default=None,
-                   help="stop after the meta-step that ends past this many seconds, with checkpoint and JSON "
-                        "written (--resume continues); for a lent machine's budget")
     _add_config_flags(p)
+    run = p.add_argument_group("run")
+    run.add_argument("--preset", default=None, help="start from a named recipe (mnist, fashion-mnist); the flags "
+                                                    "above override its fields")
+    run.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
+    run.add_argument("--force", action="store_true", help="replace an earlier run's checkpoint and results there")
+    run.add_argument("--resume", action="store_true",
+                     help="continue OUT/checkpoint.pt exactly; a new --steps re-spreads the LR cosine over the new "
+                          "total from there")
+    run.add_argument("--time-limit", type=_at_least(float, 0.0), default=None,
+                     help="stop after the meta-step that ends past this many seconds, with checkpoint and JSON "
+                          "written (--resume continues)")
+    run.add_argument("--seed", type=_NONNEG, default=None, help="seed of the rule, inits, batches and masks")
+    run.add_argument("--device", default=None, help="cpu or cuda")
+    run.add_argument("--threads", type=_POS, default=None, help="torch CPU threads (default: torch's choice)")
+    run.add_argument("--experimental", action="append", type=_experimental, default=None, metavar="FIELD=VALUE",
+                     help="set any other config field (graphnca/train.py, e.g. eval_every=100, "
+                          "stationary_weight=0.5, activation=relu, and the research options probe_weight, "
+                          "align_weight, permute, pool_age, damage_grow, interaction, feature_gain)")
 
     p = sub.add_parser("grow", help="grow networks with a trained rule (no backprop) and export them")
     _common(p, "runs/grow")
     p.add_argument("--rule", required=True)
     p.add_argument("--arch", type=_ints, required=True)
-    p.add_argument("--samples", type=int, default=10)
-    p.add_argument("--steps", type=int, default=None, help="growth steps (default: the rule's training length)")
+    p.add_argument("--samples", type=_POS, default=10, help="networks to grow (one batched graph)")
+    p.add_argument("--steps", type=_NONNEG, default=None, help="growth steps (default: the rule's training length)")
+    p.add_argument("--max-memory", type=_at_least(float, 0.001), default=None,
+                   help="GiB growth may use; refused before allocating when the estimate is larger (default: half "
+                        "of this machine's memory)")
     p.add_argument("--task", default=None, help="grow for / evaluate on this task (default: the rule's)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -117,10 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, "runs/heatmap")
     p.add_argument("--rule", required=True)
     p.add_argument("--hidden", type=_ints, default=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100))
-    p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--samples", type=_POS, default=100, help="networks grown per cell")
+    p.add_argument("--steps", type=_NONNEG, default=None, help="growth steps (default: the rule's training length)")
     p.add_argument("--baseline", choices=["none", "adam"], default="none")
-    p.add_argument("--epochs", type=int, default=1, help="Adam baseline epochs (batch 128, lr 1e-3)")
+    p.add_argument("--epochs", type=_POS, default=1, help="Adam baseline epochs (batch 128, lr 1e-3)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda); Adam stays on the CPU")
@@ -130,24 +234,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a trained rule alone (no optimiser or pools) to a small checkpoint")
     p.add_argument("--rule", required=True)
-    p.add_argument("--out", required=True, help="file to write (atomically)")
+    p.add_argument("--out", required=True, help="file to write (atomically; never a resumable checkpoint)")
+    p.add_argument("--force", action="store_true", help="replace an existing exported rule file")
+    p.add_argument("--data-root", default=None, help="the task's data (for a checkpoint that lacks its inputs' "
+                                                    "preprocessing)")
 
     for name, text in (("stability", "apply the rule far past its training length; loss against updates"),
                        ("robustness", "grow, zero out a layer + a fraction of weights, keep updating")):
         p = sub.add_parser(name, help=text)
         _common(p, f"runs/{name}")
         p.add_argument("--rule", action="append", required=True, help="checkpoint (repeat to compare rules)")
-        p.add_argument("--samples", type=int, default=20)
+        p.add_argument("--samples", type=_POS, default=20, help="networks grown per rule")
         p.add_argument("--data-root", default=None)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--arch", type=_ints, default=None,
                        help="architecture to grow, e.g. 784,100,100,10 (default: each rule's first meta-training one)")
         if name == "stability":
-            p.add_argument("--updates", type=int, default=HORIZON)
+            p.add_argument("--updates", type=_POS, default=HORIZON, help="updates to apply")
         else:
-            p.add_argument("--steps", type=int, default=None, help="growth steps before damage (default: rule's)")
-            p.add_argument("--after", type=int, default=None, help="updates after damage (default: 2x steps)")
-            p.add_argument("--p", type=float, default=0.3, help="fraction of the other weights zeroed")
+            p.add_argument("--steps", type=_NONNEG, default=None, help="growth steps before damage (default: rule's)")
+            p.add_argument("--after", type=_NONNEG, default=None, help="updates after damage (default: 2x steps)")
+            p.add_argument("--p", type=_at_least(float, 0.0), default=0.3, help="fraction of the other weights "
+                                                                               "zeroed (0..1)")
         p.add_argument("--device", default="cpu", help="grow and evaluate there (e.g. cuda)")
     return parser
 
@@ -156,16 +264,29 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
+    reuse_freed_memory()      # the autograd step frees and re-takes the same large blocks every meta-step
     from . import experiments as ex
+    start = time.time()
     try:
+        if args.command != "export":
+            _claim(args)
         if args.command == "export":
-            from .checkpoint import export_rule
-            ck = export_rule(args.rule, args.out)
+            from .checkpoint import export_rule, load_checkpoint
+            pre = None
+            if not load_checkpoint(args.rule).get("preprocessing"):    # a checkpoint older than the field
+                from .experiments.common import load_rule, task_data
+                from .train import preprocessing
+                pre = preprocessing(task_data(load_rule(args.rule)[1], data_root=args.data_root))
+            ck = export_rule(args.rule, args.out, pre, force=args.force)
             print(f"graphnca export: rule of {args.rule} (step {ck['step']}) written to {args.out} "
                   f"({os.path.getsize(args.out) / 1024:.0f} KiB)")
             return 0
         if args.command == "train":
-            summary = ex.train_command(config_from_args(args), args.out, resume=args.resume,
+            base = None
+            if args.preset:
+                from .presets import preset
+                base = preset(args.preset)
+            summary = ex.train_command(config_from_args(args, base), args.out, resume=args.resume,
                                        time_limit=args.time_limit)
         elif args.command == "demo":
             summary = ex.demo(args.out, seed=args.seed, steps=args.steps, samples=args.samples, updates=args.updates)
@@ -176,7 +297,8 @@ def main(argv=None) -> int:
                                       step_scale=args.step_scale,
                                       hidden_step_scale=args.hidden_step_scale,
                                       hidden_state_scale=args.hidden_state_scale, device=args.device,
-                                      step_schedule=args.step_schedule)
+                                      step_schedule=args.step_schedule,
+                                      max_bytes=None if args.max_memory is None else int(args.max_memory * 2 ** 30))
         elif args.command == "heatmap":
             summary = ex.heatmap(args.rule, args.hidden, args.out, samples=args.samples, steps=args.steps,
                                  baseline=args.baseline, epochs=args.epochs, data_root=args.data_root, seed=args.seed,
@@ -197,7 +319,42 @@ def main(argv=None) -> int:
         cleanup()
     if int(os.environ.get("RANK", "0")) == 0:
         print(ex.format_summary(args.command, summary))
+        print(_written(args.out, start))
     return 0
+
+
+# what each command writes into --out: (sub-folder, result stem, extra file patterns)
+_OUTPUTS = {"train": [("", "train", ("checkpoint.pt",))], "grow": [("", "grow", ("net_*.pt",))],
+            "heatmap": [("", "heatmap", ())], "stability": [("", "stability", ())],
+            "robustness": [("", "robustness", ())],
+            "demo": [(d, "train", ("checkpoint.pt",)) for d in ("pool", "no_pool", "damage")]
+            + [("grow", "grow", ("net_*.pt",)), ("stability", "stability", ()), ("robustness", "robustness", ())]}
+
+
+def _claim(args) -> None:
+    """Refuse (or with --force clear) an --out holding another run's results, before any work starts."""
+    if args.command == "train" and args.resume:
+        return
+    plans = [(Path(args.out) / sub, stem, pats) for sub, stem, pats in _OUTPUTS[args.command]]
+    if not args.force:                       # check every folder before touching any
+        for out, stem, pats in plans:
+            try:
+                claim_output(out, [stem], False, pats)
+            except ValueError as e:
+                if args.command == "train":
+                    raise ValueError(f"{e} (or --resume to continue it)") from None
+                raise
+    for out, stem, pats in plans:
+        claim_output(out, [stem], True, pats)
+
+
+def _written(out, since: float) -> str:
+    out = Path(out)
+    files = [] if not out.exists() else sorted(
+        str(p.relative_to(out)) if out.is_dir() else p.name for p in (out.rglob("*") if out.is_dir() else [out])
+        if p.is_file() and p.stat().st_mtime >= since - 1)
+    shown = ", ".join(files[:8]) + (f", ... ({len(files)} files)" if len(files) > 8 else "")
+    return f"wrote {out}: {shown or 'nothing'}"
 
 
 if __name__ == "__main__":

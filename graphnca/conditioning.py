@@ -49,7 +49,7 @@ fan-out-normalised sum of the messages of its outgoing weights, times its own sl
 and a weight :math:`e = (i \to j)` sees two more numbers, :math:`\big[\ \bar\delta_j,\
 \tfrac1B \textstyle\sum_n a_i^n \delta_j^n\ \big]` (at output weights they repeat the error terms). No
 weight reads another's forward value: with :math:`b_e = w_e` this is backprop, with fixed random :math:`b_e`
-feedback alignment. Per-example credit is what the batch statistics above cannot carry (session 17's measurement:
+feedback alignment. Per-example credit is what the batch statistics above cannot carry (measured:
 a perfect batch-statistics credit reaches 0.886 on MNIST 784-100-100-10); it costs one more ``[B, out] @ [out,
 in]`` product per layer, O(E * B) like the forward pass. ``benchmarks/local_credit.py`` (``sign``, ``feedback``)
 measures hand-written learners of this kind.
@@ -206,6 +206,9 @@ class DataStream:
         if x.shape[0] != y.shape[0] or x.shape[0] == 0:
             raise ValueError(f"x and y must hold the same (non-zero) number of examples, got {x.shape[0]} and "
                              f"{y.shape[0]}")
+        if not torch.isfinite(x).all():       # one NaN in a batch would turn every grown weight NaN
+            bad = (~torch.isfinite(x)).any(1).nonzero().flatten()
+            raise ValueError(f"x holds NaN/Inf values in {len(bad)} examples (first: {bad[0].item()})")
         self.x, self.y, self.batch_size = x, y, int(batch_size)
         self.generator = generator
 

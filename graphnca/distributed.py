@@ -6,7 +6,7 @@ rules stay identical without broadcasting weights. Rank 0 alone writes checkpoin
 
 Effective batch: ``world_size * batch_per_arch`` networks per architecture, and ``world_size * data_batch``
 examples. With the default per-parameter gradient normalisation the step size does not scale with the batch, so
-keep ``lr``; with ``--grad-mode clip`` the usual linear-scaling rule (lr * world_size) is a starting point.
+keep ``lr``; with ``--experimental grad_mode=clip`` the usual linear-scaling rule (lr * world_size) is a starting point.
 """
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ from .graph import Arch, WeightGraph
 
 
 def layer_params(arch: Arch, w: Tensor) -> list[tuple[Tensor, Tensor | None]]:
-    """Per linear layer ``(W [..., out, in], b [..., out] or None)`` from weights ``w [..., E]`` of one network."""
+    """Per linear layer ``(W [..., out, in], b [..., out] or None)`` from weights ``w [..., E]`` of one network,
+    with the architecture's mean-field gain applied (the effective weights a module would hold)."""
     out, off = [], 0
     for l, (n_w, n_b) in enumerate(arch.layer_counts()):
         n_in, n_out = arch.sizes[l], arch.sizes[l + 1]
@@ -22,7 +23,9 @@ def layer_params(arch: Arch, w: Tensor) -> list[tuple[Tensor, Tensor | None]]:
         off += n_w
         bias = w[..., off:off + n_b] if n_b else None
         off += n_b
-        out.append((flat.reshape(*flat.shape[:-1], n_out, n_in), bias))
+        W = flat.reshape(*flat.shape[:-1], n_out, n_in)
+        gain = arch.gain(l)
+        out.append((W if gain == 1.0 else W * gain, bias))
     return out
 
 

@@ -10,6 +10,7 @@ contiguous range of weight nodes (``ptr_w``) and of neurons (``ptr_n``).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Sequence
@@ -18,18 +19,30 @@ import torch
 from torch import Tensor
 
 from . import activations as acts
+from .runinfo import memory_budget
 
 NEIGHBOURHOODS = ("incident", "consecutive", "siblings")
 
 
 @dataclass(frozen=True, eq=False)
 class Arch:
-    """One network's architecture: layer sizes, bias flag, activations after each linear layer, optional masks."""
+    """One network's architecture: layer sizes, bias flag, activations after each linear layer, optional masks.
+
+    ``mean_field = c`` (optional) multiplies the weights out of every hidden layer of width ``n`` by ``c / n`` in the
+    forward pass (biases and the first layer unscaled): a hidden unit then sums a *mean* over its inputs, so weights
+    of the same size give activations of the same size at any width, which is what lets a rule grown on narrow
+    layers grow wide ones. :func:`graphnca.to_sequential` folds the factor into the exported weights.
+    """
 
     sizes: tuple[int, ...]
     bias: bool
     activations: tuple[tuple[str, ...], ...]  # per linear layer: specs of the element-wise modules after it
     masks: tuple[Tensor | None, ...] | None = None  # per linear layer: bool [out, in], True = connection exists
+    mean_field: float | None = None
+
+    def gain(self, l: int) -> float:
+        """Forward multiplier of linear layer ``l``'s weights (1 without ``mean_field`` and for the first layer)."""
+        return 1.0 if self.mean_field is None or l == 0 else self.mean_field / self.sizes[l]
 
     @property
     def num_layers(self) -> int:
@@ -69,24 +82,30 @@ class Arch:
         masks = None if self.masks is None else tuple(
             None if m is None else (tuple(m.shape), tuple(m.flatten().nonzero().flatten().tolist()))
             for m in self.masks)
-        return (self.sizes, self.bias, self.activations, masks)
+        return (self.sizes, self.bias, self.activations, masks, self.mean_field)
 
     def to_dict(self) -> dict:
         return {"sizes": list(self.sizes), "bias": self.bias,
                 "activations": [list(a) for a in self.activations],
-                "masks": None if self.masks is None else [None if m is None else m.tolist() for m in self.masks]}
+                "masks": None if self.masks is None else [None if m is None else m.tolist() for m in self.masks],
+                "mean_field": self.mean_field}
 
     @staticmethod
     def from_dict(d: dict) -> "Arch":
         masks = d.get("masks")
         return Arch(tuple(int(s) for s in d["sizes"]), bool(d["bias"]), tuple(tuple(a) for a in d["activations"]),
                     None if masks is None else tuple(None if m is None else torch.tensor(m, dtype=torch.bool)
-                                                     for m in masks))
+                                                     for m in masks), d.get("mean_field"))
 
 
-def _check_arch(arch: Arch) -> None:
+BYTES_PER_WEIGHT_NODE = 40   # src, dst, layer (int64) and a weight and a little hidden state (float32)
+
+
+def _check_arch(arch: Arch, max_bytes: int | None = None) -> None:
     if len(arch.sizes) < 2 or any(int(s) < 1 for s in arch.sizes):
         raise ValueError(f"sizes must list at least two positive layer sizes, got {list(arch.sizes)}")
+    if arch.mean_field is not None and not (math.isfinite(arch.mean_field) and arch.mean_field > 0):
+        raise ValueError(f"mean_field must be a finite number > 0 (or None), got {arch.mean_field}")
     if len(arch.activations) != arch.num_layers:
         raise ValueError(f"expected {arch.num_layers} activation groups, got {len(arch.activations)}")
     for group in arch.activations:
@@ -100,6 +119,11 @@ def _check_arch(arch: Arch) -> None:
             if m is not None and (m.dtype != torch.bool or tuple(m.shape) != want):
                 raise ValueError(f"mask of layer {l} must be a bool tensor of shape {want} (out, in), "
                                  f"got {m.dtype} {tuple(m.shape)}")
+    need = arch.num_weights * BYTES_PER_WEIGHT_NODE
+    budget = memory_budget() if max_bytes is None else max_bytes
+    if need > budget:
+        raise ValueError(f"architecture {list(arch.sizes)} has {arch.num_weights:,} weights: its graph alone needs "
+                         f"about {need / 2 ** 30:.1f} GiB, over the {budget / 2 ** 30:.1f} GiB budget")
 
 
 def _build(arch: Arch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -159,17 +183,18 @@ class WeightGraph:
     @classmethod
     def from_sizes(cls, sizes: Sequence[int], bias: bool = True, activation: str = "relu",
                    masks: Sequence[Tensor | None] | None = None,
-                   output_activation: str | None = None) -> "WeightGraph":
+                   output_activation: str | None = None, mean_field: float | None = None) -> "WeightGraph":
         """An MLP ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between layers and raw outputs (logits).
 
         ``masks`` (optional) gives per linear layer a bool ``[out, in]`` connectivity mask (``None`` = dense);
-        missing connections are not nodes of the graph.
+        missing connections are not nodes of the graph. ``mean_field``: see :class:`Arch`.
         """
         sizes = tuple(int(s) for s in sizes)
         L = len(sizes) - 1
         hidden = tuple((activation,) for _ in range(L - 1))
         last = ((output_activation,) if output_activation else (),) if L >= 1 else ()
-        return cls.from_arch(Arch(sizes, bias, hidden + last, None if masks is None else tuple(masks)))
+        return cls.from_arch(Arch(sizes, bias, hidden + last, None if masks is None else tuple(masks),
+                                  None if mean_field is None else float(mean_field)))
 
     # ---- sizes -------------------------------------------------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ from .forward import task_forward
 from .graph import WeightGraph, repeat
 from .nn.metanca_conv import MetaNCAConv
 from .rollout import per_weight_scale, rollout
+from .runinfo import memory_budget
 from .schedules import StepSchedule
 from .state import InitConfig, State, init_state
 
@@ -49,10 +50,27 @@ def growth_scale(graph: WeightGraph, hidden_size: int, output: float, hidden: fl
     return torch.cat([scale, states], dim=1)                                           # [E, 1 + H]
 
 
+def growth_bytes(conv: MetaNCAConv, num_weights: int) -> int:
+    """Estimated peak bytes of one growth step over ``num_weights`` weight nodes: the state twice, the
+    perception and the rule's widest activations (float32), and the graph's indices."""
+    h = conv.hidden_size
+    return num_weights * (4 * (2 * (1 + h) + 3 * (1 + h) + 3 * max(conv.rule.widths)) + 24)
+
+
+def check_memory(conv: MetaNCAConv, num_weights: int, max_bytes: int | None = None) -> None:
+    """``ValueError`` before anything is allocated when growing ``num_weights`` nodes would exceed ``max_bytes``
+    (default: half of this machine's memory)."""
+    need, budget = growth_bytes(conv, num_weights), memory_budget() if max_bytes is None else max_bytes
+    if need > budget:
+        raise ValueError(f"growing {num_weights:,} weights needs about {need / 2 ** 30:.1f} GiB, over the "
+                         f"{budget / 2 ** 30:.1f} GiB budget (--max-memory); grow fewer or smaller networks")
+
+
 @torch.no_grad()
 def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitConfig,
          generator: torch.Generator | None = None, state: State | None = None,
-         data=None, scale: Tensor | None = None, callback=None) -> tuple[WeightGraph, State]:
+         data=None, scale: Tensor | None = None, callback=None,
+         max_bytes: int | None = None) -> tuple[WeightGraph, State]:
     """Grow ``n`` networks of ``graph``'s architecture from fresh states (or from ``state``).
 
     A data-conditioned rule needs ``data``, a mini-batch source such as :class:`~graphnca.conditioning.DataStream`.
@@ -61,8 +79,10 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
     ``callback(t, state)`` runs after every step (as in :func:`~graphnca.rollout.rollout`).
 
     Growth uses the dynamics the rule was trained with: a rule trained asynchronously (``fire_rate < 1``) keeps
-    its random fire mask (drawn from ``generator``); a synchronous rule runs in eval mode.
+    its random fire mask (drawn from ``generator``); a synchronous rule runs in eval mode. Growth that would need
+    more than ``max_bytes`` (default: half of this machine's memory, :func:`check_memory`) is refused first.
     """
+    check_memory(conv, n * graph.num_weights, max_bytes)
     was = conv.training
     conv.train(conv.fire_rate < 1.0)
     try:
@@ -78,7 +98,7 @@ def grow(conv: MetaNCAConv, graph: WeightGraph, n: int, steps: int, init: InitCo
 
 def grow_scheduled(conv: MetaNCAConv, graph: WeightGraph, n: int, schedule: StepSchedule, init: InitConfig,
                    generator: torch.Generator | None = None, data=None, scale: Tensor | None = None,
-                   callback=None) -> tuple[WeightGraph, State]:
+                   callback=None, max_bytes: int | None = None) -> tuple[WeightGraph, State]:
     """:func:`grow` through ``schedule``'s segments in order, each multiplying ``scale`` (``None``: the rule's own
     step) by its ``k``; a one-segment schedule at ``k = 1`` is exactly ``grow(..., schedule.steps, ...)``.
     ``callback(t, state)`` gets the step within its segment."""
@@ -87,7 +107,7 @@ def grow_scheduled(conv: MetaNCAConv, graph: WeightGraph, n: int, schedule: Step
         seg = scale if k == 1.0 else k * (torch.ones(graph.num_weights, 1, device=graph.device) if scale is None
                                           else scale)
         big, state = grow(conv, graph, n, steps, init, generator, state=state, data=data, scale=seg,
-                          callback=callback)
+                          callback=callback, max_bytes=max_bytes)
     return big, state
 
 

@@ -39,7 +39,8 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
     Pure: the input state is not modified. Works under ``torch.no_grad()`` (growth) and with autograd
     (meta-training); ``checkpoint=True`` recomputes each step in the backward pass instead of storing its
     activations, so memory is O(E * (1 + H)) per step rather than O(E * width). Fire masks are drawn before each
-    checkpointed step, so recomputation sees the same mask. ``callback(t, state)`` runs after every step.
+    checkpointed step, so recomputation sees the same mask. ``callback(t, state)`` runs after every step. Without
+    autograd (growth) a state that turns NaN/Inf raises ``ValueError`` naming the step where it happened.
 
     A data-conditioned rule needs ``data``: a callable returning one mini-batch ``(x, y)`` per step (e.g.
     :class:`graphnca.conditioning.DataStream`); its features are computed, without autograd, before the step.
@@ -67,6 +68,7 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
                              f"weight and state channel {list(shapes[1])}, got shape {list(scale.shape)}")
     x = state.pack()                                                  # [E, 1 + H]
     grad = torch.is_grad_enabled() and checkpoint
+    watch = not torch.is_grad_enabled()     # meta-training rolls a non-finite step back instead (train.py)
 
     def step(x: Tensor, mask: Tensor, feats: Tensor | None) -> Tensor:
         return conv(x, graph=graph, fire_mask=mask, features=feats)
@@ -77,6 +79,8 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
             mask = mask * scale                                       # x + (mask * scale) * delta
         feats = conv.features(graph, x, data()) if data is not None else None  # [E, F], no autograd
         x = _checkpoint(step, x, mask, feats, use_reentrant=False) if grad else step(x, mask, feats)
+        if watch and not torch.isfinite(x).all():   # say where it entered: a NaN spreads to every weight
+            check_finite(State.unpack(x), f"state after growth step {t + 1}")
         if callback is not None:
             callback(t + 1, State.unpack(x))
     return State.unpack(x)

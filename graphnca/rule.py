@@ -22,8 +22,9 @@ class RuleConfig:
     condition: str = "none"          # none: the paper's data-free rule | data: sees activity and output errors |
                                      # moments: data plus slope-weighted co-activities | feedback: data plus
                                      # per-example credit through the last hidden channel (graphnca.conditioning)
-    deadzone: float = 0.2            # MLP outputs with |z| <= this give exactly no update: grown networks can be
-                                     # exact fixed points instead of drifting by tiny residual updates
+    deadzone: float = 0.0            # MLP outputs with |z| <= this give exactly no update: grown networks can be
+                                     # exact fixed points instead of drifting by tiny residual updates (the iris
+                                     # demo's rules use 0.2)
     interaction: int = 0             # multiplicative units in the rule's first layer (products of two linear maps
                                      # of the input): products such as credit x Hebbian term in one layer
     feature_gain: float = 1.0        # multiplies the data features before the rule reads them: they are batch means

@@ -55,6 +55,14 @@ def reuse_freed_memory() -> bool:
     return ok
 
 
+def memory_budget(fraction: float = 0.5) -> int:
+    """``fraction`` of this machine's physical memory in bytes (8 GiB when it cannot be read)."""
+    try:
+        return int(fraction * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return int(fraction * 16 * 2 ** 30)
+
+
 def resolve_device(device: torch.device | str) -> torch.device:
     """``device`` as a ``torch.device``, or one ``ValueError`` naming it when it is malformed or absent here."""
     try:
@@ -99,9 +107,38 @@ def to_jsonable(obj):
     return obj
 
 
+def claim_output(out, stems, force: bool = False, patterns=()) -> list[Path]:
+    """Make ``out`` ready for a run that writes ``STEM.json`` / ``STEM.png`` (and files matching ``patterns``).
+
+    Files of an earlier run there are refused with one ``ValueError`` naming them, or with ``force`` removed
+    first, so that no stale file of the old run stays beside the new one; the new run's JSON, written last,
+    records which files belong to it. Returns the files removed.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    old = [out / f"{s}{ext}" for s in stems for ext in (".json", ".png")]
+    old = [p for p in old if p.exists()] + sorted(p for pat in patterns for p in out.glob(pat))
+    if old and not force:
+        names = ", ".join(str(p.relative_to(out)) for p in old[:6]) + (f", ... ({len(old)} files)" if len(old) > 6
+                                                                       else "")
+        raise ValueError(f"{out} already holds results of another run ({names}); pass --force to replace them "
+                         f"or choose another --out")
+    for p in old:
+        p.unlink()
+    return old
+
+
+def _clean_stale(path: Path) -> None:
+    """Remove temporary files an interrupted write of ``path`` left behind."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def _atomic(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

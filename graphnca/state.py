@@ -1,13 +1,19 @@
 """Initial states of the weight nodes: weights and hidden states.
 
-Why positional hidden states: the rule is shared and local, and a fresh network is symmetric — every input pixel,
+Why positional hidden states: the rule is shared and local, and a fresh network is symmetric: every input pixel,
 every hidden unit and every output class looks the same to it. A rule that cannot tell output class 3 from class 7
-grows the same weights for both, so the grown network cannot beat chance on average. Hidden states initialised
-from sinusoidal codes of (source neuron index, target neuron index, layer index) break that symmetry with fixed,
-architecture-independent identities: input ``i`` and class ``k`` get the same code in every architecture, which is
-what lets one rule grow networks of unseen widths and depths. ``"random"`` and ``"zeros"`` exist for ablations and
-for data-conditioned rules: there the random weights already break the symmetry, and a rule without pixel and class
-identities cannot memorise one task's templates, so ``"zeros"`` transfers better to new tasks (RESULTS.md, issue 6).
+grows the same weights for both, so the grown network cannot beat chance. ``"positional"`` hidden states give every
+weight fixed identities of its two neurons that do not depend on the architecture:
+
+- a neuron's code is a set of half-wave cosines of its *relative* position ``r = (pos + 0.5) / width`` in its layer
+  (2-D: of its row and column for image inputs), so hidden unit 10 of 20 and unit 50 of 100 look alike and a rule
+  grown on narrow layers meets familiar codes in wide ones;
+- three flags say whether the source is an input or a bias unit and whether the target is an output; there is no
+  code of the layer index, so every hidden-to-hidden layer looks alike and a rule meets familiar weights at a depth
+  it never saw.
+
+``"random"`` and ``"zeros"`` exist for ablations and for data-conditioned rules, where the random weights already
+break the symmetry.
 """
 from __future__ import annotations
 
@@ -49,54 +55,68 @@ WEIGHT_INITS = ("kaiming", "xavier", "zeros")
 HIDDEN_INITS = ("positional", "random", "zeros")
 
 
-def _code_1d(pos: Tensor, dims: int) -> Tensor:
-    """``[n, dims]`` sinusoids of integer positions; frequencies 1, 1/4, 1/16, ... radians per index."""
-    k = torch.arange(dims, dtype=torch.float32)
-    freq = 4.0 ** -(k // 2)
-    phase = (k % 2) * (math.pi / 2)
-    return torch.sin(pos.float().unsqueeze(1) * freq + phase)
+def _code_rel(pos: Tensor, n: Tensor, dims: int) -> Tensor:
+    """``[k, dims]`` half-wave cosines ``cos(pi f r)``, ``f = 1..dims``, of relative positions ``r = (pos+0.5)/n``."""
+    r = (pos.float() + 0.5) / n.float()
+    f = torch.arange(1, dims + 1, dtype=torch.float32)
+    return torch.cos(math.pi * r.unsqueeze(1) * f)
 
 
 def _code_2d(pos: Tensor, dims: int, shape: tuple[int, int]) -> Tensor:
-    """``[n, dims]`` smooth codes of pixel (row, col): half-wave sinusoids over the image at rising frequency."""
+    """``[k, dims]`` codes of pixel (row, col): even channels vary down the rows, odd ones across the columns."""
     rows, cols = shape
     r, c = (pos // cols).float(), (pos % cols).float()
     out = []
     for k in range(dims):
         f = k // 2 + 1
-        axis, n = (r, rows) if k % 2 == 0 else (c, cols)       # even channels vary down rows, odd across columns
+        axis, n = (r, rows) if k % 2 == 0 else (c, cols)
         out.append(torch.cos(math.pi * f * (axis + 0.5) / n))
-    return torch.stack(out, dim=1)
+    return torch.stack(out, dim=1) if dims else torch.zeros(len(pos), 0)
 
 
-def _layer_code(layer: Tensor, num_layers: Tensor, dims: int) -> Tensor:
-    """``[E, dims]``: relative depth (first, middle, last are told apart at any depth), then absolute sinusoids."""
-    rel = layer.float() / (num_layers - 1).clamp(min=1).float()
-    code = torch.stack([torch.cos(math.pi * rel), torch.sin(math.pi * rel)], dim=1)[:, :dims]
-    if dims > 2:
-        code = torch.cat([code, _code_1d(layer, dims - 2)], dim=1)
-    return code
+NUM_FLAGS = 3   # [source is an input, source is a bias unit, target is an output]
 
 
 def split_hidden(hidden_size: int) -> tuple[int, int, int]:
-    """How ``H`` is shared between source, target and layer codes (e.g. 8 -> 3, 3, 2)."""
-    d_layer = min(hidden_size, max(1, hidden_size // 4)) if hidden_size else 0
-    d_src = (hidden_size - d_layer + 1) // 2
-    return d_src, hidden_size - d_layer - d_src, d_layer
+    """How ``H`` is shared between flags, source code and target code (e.g. 24 -> 3, 11, 10)."""
+    flags = min(NUM_FLAGS, hidden_size)
+    d_src = (hidden_size - flags + 1) // 2
+    return flags, d_src, hidden_size - flags - d_src
+
+
+def _neuron_width(graph: WeightGraph) -> Tensor:
+    """``[N]`` (CPU) width of every neuron's layer (a bias unit: the layer it sits after)."""
+    ptr = graph.ptr_n.cpu().tolist()
+    layer = graph.neuron_layer.cpu()
+    return torch.cat([torch.tensor(a.sizes)[layer[ptr[i]:ptr[i + 1]]] for i, a in enumerate(graph.archs)])
+
+
+def is_bias_unit(graph: WeightGraph) -> Tensor:
+    """``[N]`` bool (CPU): the bias units (position ``sizes[l]`` in layer ``l``, after the real neurons)."""
+    return graph.neuron_pos.cpu() >= _neuron_width(graph)
+
+
+def neuron_codes(graph: WeightGraph, dims: int, input_shape=None) -> Tensor:
+    """``[N, dims]`` relative-position codes of every neuron (2-D for image inputs); zeros for bias units."""
+    pos, layer = graph.neuron_pos.cpu(), graph.neuron_layer.cpu()
+    code = _code_rel(pos, _neuron_width(graph), dims)                  # [N, dims]
+    if input_shape is not None and len(input_shape) == 2:
+        inputs = layer == 0
+        code[inputs] = _code_2d(pos[inputs], dims, tuple(input_shape))
+    code[is_bias_unit(graph)] = 0.0
+    return code
 
 
 def positional_hidden(graph: WeightGraph, hidden_size: int, input_shape=None) -> Tensor:
-    """``[E, H]`` hidden states coding (source index, target index, layer) of every weight."""
-    d_src, d_dst, d_layer = split_hidden(hidden_size)
-    pos = graph.neuron_pos.cpu()
-    src_code = _code_1d(pos, d_src)                                   # [N, d_src]
-    if input_shape is not None and len(input_shape) == 2:
-        inputs = graph.neuron_layer.cpu() == 0
-        src_code[inputs] = _code_2d(pos[inputs], d_src, tuple(input_shape))
-    dst_code = _code_1d(pos, d_dst)                                   # [N, d_dst]
-    depth = torch.tensor([a.num_layers for a in graph.archs])[graph.batch_w.cpu()]  # [E]
-    layer_code = _layer_code(graph.layer.cpu(), depth, d_layer)       # [E, d_layer]
-    h = torch.cat([src_code[graph.src.cpu()], dst_code[graph.dst.cpu()], layer_code], dim=1)
+    """``[E, H]`` hidden states: flags, then the source neuron's and the target neuron's relative-position codes."""
+    n_flags, d_src, d_dst = split_hidden(hidden_size)
+    src, dst = graph.src.cpu(), graph.dst.cpu()
+    layer = graph.neuron_layer.cpu()
+    last = torch.tensor([a.num_layers for a in graph.archs])[graph.batch_w.cpu()]          # [E] output layer
+    bias = is_bias_unit(graph)                                                              # [N]
+    flags = torch.stack([(layer[src] == 0) & ~bias[src], bias[src], layer[dst] == last], dim=1).float()  # [E, 3]
+    h = torch.cat([flags[:, :n_flags], neuron_codes(graph, d_src, input_shape)[src],
+                   neuron_codes(graph, d_dst)[dst]], dim=1)                                 # [E, H]
     return h.to(graph.device)
 
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import signal
+import sys
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -35,12 +38,18 @@ class TaskConfig:
     task: str = "iris"
     archs: tuple[tuple[int, ...], ...] = ((4, 8, 8, 3),)  # meta-training architectures, grown side by side
     activation: str = "tanh"        # measured more reliable than relu for grown iris nets (RESULTS.md)
+    mean_field: float | None = None  # weights out of a hidden layer of width n act as c / n times themselves
+                                    # (graphnca.Arch): the same rule grows any width
     data_root: str | None = None    # folder with IDX files (offline MNIST / Fashion-MNIST)
     data_batch: int = 0             # examples per meta-step; 0 = the whole training set
     label_smoothing: float = 0.1    # gives the task loss a finite optimum, so a stable rule can stop growing
     grow_batch: int = 64            # examples a data-conditioned rule sees per growth step (condition="data")
     permute: bool = False           # each meta-step permutes input features and class labels (one draw for the
                                     # step): a data-conditioned rule cannot memorise the task, it must read the data
+
+    def graph(self, sizes) -> WeightGraph:
+        """The task network of layer ``sizes`` these settings describe (activation, mean-field gain)."""
+        return WeightGraph.from_sizes(sizes, activation=self.activation, mean_field=self.mean_field)
 
 
 @dataclass
@@ -148,6 +157,12 @@ def _permuted(view, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, tor
     return (x, y) if view is None else (x[:, view[0]], view[1][y])
 
 
+def preprocessing(data: TaskData) -> dict:
+    """The standardisation of the raw inputs (``None`` entries: none), kept with a rule so that its grown
+    networks can be exported to act on raw inputs."""
+    return {k: None if v is None else v.detach().cpu() for k, v in (("mean", data.mean), ("std", data.std))}
+
+
 def grow_steps(cfg: Config) -> int:
     return cfg.train.grow_steps or parse_schedule(cfg.train.schedule).max
 
@@ -172,8 +187,7 @@ class MetaTrainer:
         # growth data of a conditioned rule: training examples only, drawn from the run's (checkpointed) generator
         self.stream = growth_data(self.conv, self.data.x_train, self.data.y_train, cfg.task.grow_batch, self.gen)
         self.schedule = parse_schedule(t.schedule)
-        self.graphs = [WeightGraph.from_sizes(a, activation=cfg.task.activation).to(self.device)
-                       for a in cfg.task.archs]
+        self.graphs = [cfg.task.graph(a).to(self.device) for a in cfg.task.archs]
         self.batch_graph = batch([g for g in self.graphs for _ in range(t.batch_per_arch)])
         self.curriculum = Curriculum(t, cfg.rule.hidden_size, cfg.init, self.conv, self.graphs, self.stream,
                                      self.gen, self.device)
@@ -313,7 +327,8 @@ class MetaTrainer:
         gens = ddp.gather(self.gen.get_state())
         return {"config": self.cfg.to_dict(), "rule": self.conv.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(), "generators": gens, "pools": pools,
-                "world_size": self.world, "step": self.step, "loss_ema": self.loss_ema, "history": self.history}
+                "world_size": self.world, "step": self.step, "loss_ema": self.loss_ema, "history": self.history,
+                "preprocessing": preprocessing(self.data)}
 
     def save(self, path: Path | None = None) -> Path:
         """Collective: every rank calls it; rank 0 writes."""
@@ -354,24 +369,64 @@ class MetaTrainer:
         bar = tqdm(total=t.steps, initial=self.step, disable=not progress or self.rank != 0, desc="meta-train",
                    dynamic_ncols=True)
         start, timed_out = time.perf_counter(), False
-        while self.step < end and not timed_out:
-            rec = self.meta_step()
-            if self.rank == 0 and t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
-                rec["eval"] = self.evaluate()
-            self.history.append(rec)
-            bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.3f}", T=rec["rollout"])
-            if time_limit is not None:     # every rank takes the same decision (any rank past the limit stops all)
-                timed_out = ddp.mean_scalar(float(time.perf_counter() - start > time_limit), self.device) > 0
-            if timed_out or (t.checkpoint_every and (self.step % t.checkpoint_every == 0 or self.step == end)):
-                self.save()
-        bar.close()
+        stop = _StopOnSignal()
+        try:
+            with stop:
+                while self.step < end and not timed_out and not stop.should_stop(self.device):
+                    timed_out = self._loop_step(bar, start, end, time_limit, stop)
+        finally:
+            bar.close()
         summary = {"steps": self.step, "wall_s": time.perf_counter() - start,
                    "rolled_back": sum(r["rolled_back"] for r in self.history),
                    "time_limit_reached": timed_out and self.step < end,
+                   "interrupted": stop.signal,
                    "final_eval": self.history[-1].get("eval") if self.history else None}
         summary["world_size"] = self.world
         if self.rank == 0:
             write_json(self.out / "train.json", {"config": self.cfg, "seed": t.seed, "meta": run_metadata(self.device),
                                                  "summary": summary, "history": self.history})
         return summary
+
+    def _loop_step(self, bar, start: float, end: int, time_limit: float | None, stop: "_StopOnSignal") -> bool:
+        """One meta-step of :meth:`run` with its evaluation and checkpoint; returns whether time ran out."""
+        t, timed_out = self.cfg.train, False
+        rec = self.meta_step()
+        if self.rank == 0 and t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+            rec["eval"] = self.evaluate()
+        self.history.append(rec)
+        bar.update(1)
+        bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['acc']:.3f}", T=rec["rollout"])
+        if time_limit is not None:     # every rank takes the same decision (any rank past the limit stops all)
+            timed_out = ddp.mean_scalar(float(time.perf_counter() - start > time_limit), self.device) > 0
+        if (timed_out or stop.should_stop(self.device)
+                or (t.checkpoint_every and (self.step % t.checkpoint_every == 0 or self.step == end))):
+            self.save()
+        return timed_out
+
+
+class _StopOnSignal:
+    """While active, SIGINT / SIGTERM ask the loop to stop after the current meta-step (which then saves)
+    instead of killing it mid-write; a second signal stops at once. Only the main thread can take signals."""
+
+    def __init__(self):
+        self.signal, self._old = None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:              # asked twice: the default behaviour
+            signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+            signal.raise_signal(signum)
+        self.signal = signal.Signals(signum).name
+        print(f"\n{self.signal}: stopping after this meta-step, with a checkpoint", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def should_stop(self, device) -> bool:
+        return ddp.mean_scalar(float(self.signal is not None), device) > 0

@@ -11,9 +11,9 @@ from graphnca.cli import main
 from graphnca.experiments import load_grown
 from graphnca.testing import write_fake_idx
 
-TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--pool-fresh", "1",
+TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--experimental", "pool_fresh=1",
               "--schedule", "uniform:2,3",
-              "--eval-every", "3", "--eval-samples", "2", "--checkpoint-every", "2", "--widths", "8",
+              "--experimental", "eval_every=3", "--experimental", "eval_samples=2", "--experimental", "checkpoint_every=2", "--widths", "8",
               "--hidden-size", "4"]
 
 
@@ -25,9 +25,14 @@ def read_json(path):
 
 
 def fails_with(capsys, args: list, message: str) -> None:
-    """The command exits 2 and its one error line names the problem."""
-    assert main(args) == 2
-    assert message in capsys.readouterr().err
+    """The command exits 2 (at parse time: argparse's exit) and its one error line names the problem."""
+    try:
+        rc = main(args)
+    except SystemExit as e:
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 def rule_variant(rule, path, section: str, **changes):
@@ -70,13 +75,13 @@ def test_train_time_limit_stops_cleanly_and_resumes_exactly(tmp_path, capsys):
     assert a["step"] == b["step"] == 3 and read_json(cut / "train.json")["summary"]["time_limit_reached"] is False
     assert all(torch.equal(a["rule"][k], b["rule"][k]) for k in b["rule"])
     fails_with(capsys, ["train", "--out", str(tmp_path / "bad"), "--arch", "4,5,3", "--time-limit", "-1",
-                        *TINY_TRAIN], "time limit must be a number of seconds >= 0, got -1.0")
+                        *TINY_TRAIN], "argument --time-limit: must be >= 0.0, got -1")
     assert not (tmp_path / "bad").exists()
 
 
 def test_train_xor_with_the_alignment_loss(tmp_path):
     out = tmp_path / "xor"
-    assert main(["train", "--task", "xor", "--condition", "data", "--permute", "--align-weight", "1",
+    assert main(["train", "--task", "xor", "--condition", "data", "--experimental", "permute=true", "--experimental", "align_weight=1",
                  "--out", str(out), "--arch", "8,5,2", *TINY_TRAIN]) == 0
     history = read_json(out / "train.json")["history"]
     assert len(history) == 3 and all(0 <= r["align"] <= 2 for r in history)
@@ -309,7 +314,7 @@ def test_data_conditioned_transfer_smoke(tmp_path):
     write_fake_idx(tmp_path / "mnist", 40, 20)
     write_fake_idx(tmp_path / "fashion", 40, 20, seed=1)
     assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
-                 "--arch", "784,6,10", "--grow-batch", "8", "--data-batch", "16", "--out", str(tmp_path / "run"),
+                 "--arch", "784,6,10", "--experimental", "grow_batch=8", "--data-batch", "16", "--out", str(tmp_path / "run"),
                  *TINY_TRAIN]) == 0
     assert read_json(tmp_path / "run" / "train.json")["config"]["rule"]["condition"] == "data"
     assert main(["grow", "--rule", str(tmp_path / "run" / "checkpoint.pt"), "--task", "fashion-mnist",
@@ -324,7 +329,7 @@ def test_data_conditioned_transfer_smoke(tmp_path):
 def test_export_then_grow_with_another_grow_batch(tmp_path, capsys):
     write_fake_idx(tmp_path / "mnist", 40, 20)
     assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
-                 "--arch", "784,6,10", "--grow-batch", "8", "--data-batch", "16", "--out", str(tmp_path / "run"),
+                 "--arch", "784,6,10", "--experimental", "grow_batch=8", "--data-batch", "16", "--out", str(tmp_path / "run"),
                  *TINY_TRAIN]) == 0
     small = tmp_path / "rule.pt"
     assert main(["export", "--rule", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(small)]) == 0

@@ -172,8 +172,8 @@ def test_zero_hidden_init_cannot_tell_pixels_or_classes_apart(hidden_init):
     # such a rule can only learn from the data. Positional codes name pixels and classes, so there it must fail.
     gen = torch.Generator().manual_seed(0)
     g = graphnca.WeightGraph.from_sizes([6, 5, 4], activation="tanh")
-    conv = conditioned()
-    state = init_state(g, 3, InitConfig(hidden_init=hidden_init, weight_scale=1.0), generator=gen)
+    conv = conditioned(hidden_size=7)   # room for flags and position codes
+    state = init_state(g, 7, InitConfig(hidden_init=hidden_init, weight_scale=1.0), generator=gen)
     perm, p_in, p_out = _relabel_inputs_and_classes(g, gen)
     sigma = node_permutation(g, perm)
     x, y = torch.randn(16, 6), torch.randint(4, (16,))
@@ -181,7 +181,7 @@ def test_zero_hidden_init_cannot_tell_pixels_or_classes_apart(hidden_init):
     x_new[:, p_in] = x                                     # original input i is input p_in[i] of the new network
     with torch.no_grad():
         ref = rollout(conv, g, state, 4, data=lambda: (x, y))
-        relabelled = State(state.w[sigma], init_state(g, 3, InitConfig(hidden_init=hidden_init)).h)
+        relabelled = State(state.w[sigma], init_state(g, 7, InitConfig(hidden_init=hidden_init)).h)
         out = rollout(conv, g, relabelled, 4, data=lambda: (x_new, p_out[y]))
     same = torch.allclose(out.w, ref.w[sigma], atol=1e-5, rtol=0)
     assert same == (hidden_init == "zeros")

@@ -15,16 +15,35 @@ def test_shapes(hidden_init, weight_init):
     assert torch.isfinite(s.h).all()
 
 
-def test_positional_codes_break_symmetry_and_are_architecture_independent():
-    a, b = graphnca.WeightGraph.from_sizes([4, 10, 3]), graphnca.WeightGraph.from_sizes([4, 30, 3])
-    ha, hb = graphnca.positional_hidden(a, 8), graphnca.positional_hidden(b, 8)
-    d_src, d_dst, _ = split_hidden(8)
-    # every weight into the output layer gets a distinct code per output class...
-    last = a.layer == 1
-    assert torch.unique(ha[last][:, d_src:d_src + d_dst], dim=0).shape[0] == 3
-    # ...and the first-layer codes of input i -> hidden 0 are the same whatever the hidden width
-    assert torch.equal(ha[:4], hb[:4])
-    assert torch.unique(ha, dim=0).shape[0] == a.num_weights
+def codes(graph, h):
+    n_flags, d_src, d_dst = split_hidden(h.shape[1])
+    return h[:, :n_flags], h[:, n_flags:n_flags + d_src], h[:, n_flags + d_src:]
+
+
+def test_positional_codes_tell_classes_apart_and_flag_inputs_biases_outputs():
+    g = graphnca.WeightGraph.from_sizes([4, 10, 3])
+    flags, src, dst = codes(g, graphnca.positional_hidden(g, 8))
+    last = g.layer == 1
+    assert torch.unique(dst[last], dim=0).shape[0] == 3                   # one code per output class
+    assert torch.unique(graphnca.positional_hidden(g, 8), dim=0).shape[0] == g.num_weights
+    bias = g.src >= 14                                                    # the two bias units follow the neurons
+    assert torch.equal(flags[:, 0].bool(), (g.layer == 0) & ~bias)       # source is an input
+    assert torch.equal(flags[:, 1].bool(), bias)                          # source is a bias unit
+    assert torch.equal(flags[:, 2].bool(), last)                          # target is an output
+    assert (src[bias] == 0).all()
+
+
+def test_positional_codes_depend_on_relative_position_only():
+    # hidden unit 1 of 10 and unit 7 of 50 sit at the same relative position (0.15): the same code at any width
+    a, b = graphnca.WeightGraph.from_sizes([4, 10, 3]), graphnca.WeightGraph.from_sizes([4, 50, 3])
+    _, _, dst_a = codes(a, graphnca.positional_hidden(a, 24))
+    _, _, dst_b = codes(b, graphnca.positional_hidden(b, 24))
+    torch.testing.assert_close(dst_a[(a.dst == 4 + 1) & (a.src == 0)], dst_b[(b.dst == 4 + 7) & (b.src == 0)])
+    # and no layer index: hidden -> hidden weights of a 2- and a 3-hidden-layer network look alike
+    c, d = graphnca.WeightGraph.from_sizes([4, 6, 6, 3]), graphnca.WeightGraph.from_sizes([4, 6, 6, 6, 3])
+    hc, hd = graphnca.positional_hidden(c, 12), graphnca.positional_hidden(d, 12)
+    torch.testing.assert_close(hc[c.layer == 1], hd[d.layer == 1])
+    torch.testing.assert_close(hc[c.layer == 1], hd[d.layer == 2])
 
 
 def test_kaiming_scale():

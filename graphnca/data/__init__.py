@@ -27,6 +27,17 @@ class TaskData:
     y_test: Tensor
     num_classes: int
     input_shape: tuple[int, ...] | None = None  # (28, 28) for images: 2-D positional codes
+    mean: Tensor | None = None      # the standardisation applied to the raw features: x = (raw - mean) / std
+    std: Tensor | None = None       # (scalars for images, per feature for iris; None: raw features)
+
+    def __post_init__(self):
+        for split, y in (("train", self.y_train), ("test", self.y_test)):   # out-of-range labels score as 0.0
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+                raise ValueError(f"{self.name} {split} labels must lie in [0, {self.num_classes}), found "
+                                 f"{int(y.min())}..{int(y.max())}")
+            if len(y) != len(self.x_train if split == "train" else self.x_test):
+                raise ValueError(f"{self.name} {split} split has {len(y)} labels for "
+                                 f"{len(self.x_train if split == 'train' else self.x_test)} examples")
 
     @property
     def num_features(self) -> int:
@@ -34,13 +45,14 @@ class TaskData:
 
     def to(self, device) -> "TaskData":
         return TaskData(self.name, *(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
-                        self.num_classes, self.input_shape)
+                        self.num_classes, self.input_shape, self.mean, self.std)
 
 
-def _standardise(x_train: Tensor, x_test: Tensor, per_feature: bool) -> tuple[Tensor, Tensor]:
+def _standardise(x_train: Tensor, x_test: Tensor, per_feature: bool) -> tuple[Tensor, ...]:
+    """``(x_train, x_test, mean, std)``: both splits standardised with the training statistics."""
     mean = x_train.mean(0) if per_feature else x_train.mean()
     std = (x_train.std(0) if per_feature else x_train.std()).clamp(min=1e-6)
-    return (x_train - mean) / std, (x_test - mean) / std
+    return (x_train - mean) / std, (x_test - mean) / std, mean, std
 
 
 def load_iris(seed: int = 0, test_fraction: float = 0.2) -> TaskData:
@@ -58,8 +70,8 @@ def load_iris(seed: int = 0, test_fraction: float = 0.2) -> TaskData:
         n_test = round(len(idx) * test_fraction)
         test.append(idx[:n_test]), train.append(idx[n_test:])
     train, test = torch.cat(train), torch.cat(test)
-    x_train, x_test = _standardise(x[train], x[test], per_feature=True)
-    return TaskData("iris", x_train, y[train], x_test, y[test], 3)
+    x_train, x_test, mean, std = _standardise(x[train], x[test], per_feature=True)
+    return TaskData("iris", x_train, y[train], x_test, y[test], 3, None, mean, std)
 
 
 def load_xor(dim: int = 8, n_train: int = 8000, n_test: int = 2000, data_seed: int = 0) -> TaskData:
@@ -83,8 +95,12 @@ def load_xor(dim: int = 8, n_train: int = 8000, n_test: int = 2000, data_seed: i
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (gzipped or not) into a numpy array."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, OSError) as e:    # cut-off or non-gzip .gz, unreadable file
+        raise ValueError(f"{path} is truncated or not a valid {'gzip ' if path.suffix == '.gz' else ''}IDX file "
+                         f"({type(e).__name__})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte IDX file")
     ndim = data[3]
@@ -117,7 +133,11 @@ def _from_torchvision(task: str, root: Path) -> tuple[Tensor, Tensor, Tensor, Te
     cls = datasets.MNIST if task == "mnist" else datasets.FashionMNIST
     out = []
     for train in (True, False):
-        ds = cls(str(root), train=train, download=True)
+        try:
+            ds = cls(str(root), train=train, download=True)
+        except (RuntimeError, OSError) as e:               # offline, or a download cut off
+            raise ValueError(f"could not download {task} into {root} ({str(e).splitlines()[0][:120]}); "
+                             f"pass --data-root with a folder of its IDX files") from None
         out += [ds.data.reshape(len(ds.data), -1).float() / 255.0, ds.targets.long()]
     return out[0], out[1], out[2], out[3]
 
@@ -134,8 +154,8 @@ def load_images(task: str, data_root: str | None = None, download_root: str | No
         x_tr, y_tr, x_te, y_te = _from_idx(Path(data_root))
     else:
         x_tr, y_tr, x_te, y_te = _from_torchvision(task, Path(download_root or Path.home() / ".cache" / "graphnca"))
-    x_tr, x_te = _standardise(x_tr, x_te, per_feature=False)
-    return TaskData(task, x_tr, y_tr, x_te, y_te, 10, (28, 28))
+    x_tr, x_te, mean, std = _standardise(x_tr, x_te, per_feature=False)
+    return TaskData(task, x_tr, y_tr, x_te, y_te, 10, (28, 28), mean, std)
 
 
 def load_task(task: str, data_root: str | None = None, seed: int = 0) -> TaskData:

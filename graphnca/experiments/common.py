@@ -17,8 +17,9 @@ from ..train import Config, grow_steps
 
 
 def load_rule(path) -> tuple[MetaNCAConv, Config]:
-    """The trained rule and the configuration it was trained with, from a checkpoint."""
-    ck = load_checkpoint(path)
+    """The trained rule and the configuration it was trained with, from a checkpoint or a pretrained rule's name."""
+    from ..pretrained import rule_path
+    ck = load_checkpoint(rule_path(path))
     try:
         cfg = Config.from_dict(ck["config"])
         conv = MetaNCAConv.from_config(cfg.rule)
@@ -40,7 +41,7 @@ def rule_and_task(path, data_root=None, device="cpu", arch=None):
     if len(arch) < 2 or arch[0] != data.num_features or arch[-1] != data.num_classes:
         raise ValueError(f"architecture {list(arch)} does not fit {data.name} ({data.num_features} inputs, "
                          f"{data.num_classes} classes)")
-    graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation).to(device)
+    graph = cfg.task.graph(arch).to(device)
     return conv.to(device), cfg, data, graph
 
 
@@ -54,7 +55,9 @@ def rule_label(cfg: Config, path) -> str:
 
 def task_data(cfg: Config, task: str | None = None, data_root: str | None = None) -> TaskData:
     task = task or cfg.task.task
-    if data_root is None and task == cfg.task.task:    # the rule's own data folder only serves the rule's own task
+    # the rule's own data folder serves only the rule's own task, and only where it exists (a shipped rule was
+    # trained on another machine: without the folder, torchvision downloads the data)
+    if data_root is None and task == cfg.task.task and cfg.task.data_root and Path(cfg.task.data_root).is_dir():
         data_root = cfg.task.data_root
     return load_task(task, data_root, seed=cfg.train.seed)
 

@@ -30,6 +30,7 @@ def demo(out, seed: int = 0, steps: int | None = None, samples: int = 100, updat
          progress: bool = True, workers: int = 2) -> dict:
     out = Path(out)
     base = Config()
+    base.rule.deadzone = 0.2      # exact fixed points: what keeps grown iris networks stable (RESULTS.md)
     base.train.seed = seed
     if steps is not None:
         base.train.steps = steps

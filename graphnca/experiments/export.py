@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from ..convert import to_sequential
 from ..graph import Arch, WeightGraph
 from ..grow import accuracy, grow_scheduled, growth_scale
+from ..pretrained import fold_standardisation
 from ..runinfo import resolve_device, write_torch
 from .common import check_step_scales, finish, generator, growth_stream, load_rule, scheduled_steps, task_data
 from .heatmap import train_adam
@@ -29,7 +30,8 @@ def load_grown(path) -> nn.Sequential:
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
                  baseline: str = "none", grow_batch: int | None = None, step_scale: float = 1.0,
                  hidden_step_scale: float | None = None, hidden_state_scale: float | None = None,
-                 device: str = "cpu", progress: bool = True, step_schedule: str | None = None) -> dict:
+                 device: str = "cpu", progress: bool = True, step_schedule: str | None = None,
+                 max_bytes: int | None = None) -> dict:
     """Grow ``samples`` networks of ``arch`` (on ``task``'s training data if the rule is data-conditioned),
     evaluate them on its test split and export each; ``baseline="adam"`` also trains the same architecture with
     Adam on as many mini-batches of the same size as there were growth steps (up to 10 seeds). ``grow_batch``
@@ -56,7 +58,7 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     data = task_data(cfg, task, data_root)
     schedule = scheduled_steps(cfg, steps, step_schedule)
     steps = schedule.steps
-    graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation)
+    graph = cfg.task.graph(arch)
     if arch[0] != data.num_features or arch[-1] != data.num_classes:
         raise ValueError(f"architecture {list(arch)} does not fit {data.name} "
                          f"({data.num_features} inputs, {data.num_classes} classes)")
@@ -68,12 +70,14 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
     with tqdm(total=steps, disable=not progress, desc="grow", leave=False) as bar:
         big, state = grow_scheduled(conv, graph.to(device), samples, schedule, init, gen,
                                     data=growth_stream(conv, cfg, on, gen), scale=scale.to(device),
-                                    callback=lambda t, s: bar.update(1))
+                                    callback=lambda t, s: bar.update(1), max_bytes=max_bytes)
     acc = accuracy(big, state.w, on.x_test, on.y_test).cpu()
     out = Path(out)
     files = []
     for i, w in enumerate(big.split(state.w.cpu())):
         model = to_sequential(graph, w)
+        if data.mean is not None:       # exported networks take raw inputs (MNIST: pixels in [0, 1])
+            fold_standardisation(model[0], data.mean, data.std)
         path = out / f"net_{i:03d}.pt"
         write_torch(path, {"format": "graphnca-grown", "arch": graph.archs[0].to_dict(),
                            "state_dict": model.state_dict(), "test_accuracy": acc[i].item()})
@@ -87,6 +91,7 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
     record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
+              "exported_inputs": "raw" if data.mean is not None else "as the task data",
               "step_schedule": None if step_schedule is None else str(schedule),
               "seed": seed, "grow_batch": cfg.task.grow_batch, "step_scale": step_scale,
               "hidden_step_scale": hidden_step_scale,

@@ -78,7 +78,7 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
     gen = generator(seed)
     for i, j in tqdm(cells, disable=not progress, desc="heatmap"):
         arch = (n_in, hidden[i], hidden[j], *([] if third is None else [third]), n_out)
-        graph = WeightGraph.from_sizes(arch, activation=cfg.task.activation).to(device)
+        graph = cfg.task.graph(arch).to(device)
         scale = (growth_scale(graph, conv.hidden_size, step_scale, hidden_step_scale, hidden_state_scale)
                  if scaled else None)               # None: the rule's own step (what every earlier grid used)
         big, state = grow_scheduled(conv, graph, samples, schedule, init, gen,

@@ -11,6 +11,8 @@ from ..line_graph import check_neighbourhood
 from ..perception import edge_gather, neuron_means
 from ..rule import LocalRule, RuleConfig
 
+_D = RuleConfig()     # one set of defaults: a bare layer behaves as a default-configured rule
+
 
 class MetaNCAConv(MessagePassing):
     r"""One Meta-NCA update of the weight states :math:`x_e = [w_e, h_e]`:
@@ -36,7 +38,8 @@ class MetaNCAConv(MessagePassing):
 
     Args:
         hidden_size, widths, step_size, fire_rate, neighbourhood, condition, deadzone, interaction,
-            feature_gain: see :class:`~graphnca.RuleConfig` (the gain multiplies the computed features).
+            feature_gain: see :class:`~graphnca.RuleConfig`, whose defaults they share (the gain multiplies the
+            computed features).
         rule: an existing :class:`~graphnca.LocalRule` to share (its sizes win over ``hidden_size``/``widths``).
 
     Shapes:
@@ -46,9 +49,10 @@ class MetaNCAConv(MessagePassing):
         - **output:** updated states :math:`(E, 1+H)`
     """
 
-    def __init__(self, hidden_size: int = 8, widths=(64,), step_size: float = 0.1, fire_rate: float = 0.5,
-                 neighbourhood: str = "incident", condition: str = "none", rule: LocalRule | None = None,
-                 deadzone: float = 0.0, interaction: int = 0, feature_gain: float = 1.0):
+    def __init__(self, hidden_size: int = _D.hidden_size, widths=_D.widths, step_size: float = _D.step_size,
+                 fire_rate: float = _D.fire_rate, neighbourhood: str = _D.neighbourhood,
+                 condition: str = _D.condition, rule: LocalRule | None = None, deadzone: float = _D.deadzone,
+                 interaction: int = _D.interaction, feature_gain: float = _D.feature_gain):
         super().__init__(aggr="mean", node_dim=0)
         check_neighbourhood(neighbourhood)
         if not 0.0 < fire_rate <= 1.0:

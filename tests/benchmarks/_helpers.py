@@ -28,5 +28,5 @@ def tiny_data_rule(tmp_path, steps: int = 1):
     write_fake_idx(tmp_path / "mnist", 40, 20)
     assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
                  "--deadzone", "0", "--arch", "784,6,10", "--steps", str(steps), "--batch-per-arch", "2",
-                 "--pool-size", "0", "--schedule", "fixed:2", "--eval-every", "0", "--checkpoint-every", str(steps),
+                 "--pool-size", "0", "--schedule", "fixed:2", "--experimental", "eval_every=0", "--experimental", f"checkpoint_every={steps}",
                  "--out", str(tmp_path / "rule")]) == 0

@@ -152,7 +152,7 @@ def test_rule_fit_dilate_thickens_strokes_and_restandardises(monkeypatch):
 
 
 def test_shipped_xor_rule_grows_the_hidden_layer(monkeypatch):
-    """`xor_moments_fit_long_pool.pt` (RESULTS.md, session 18) learns what the readout alone cannot: after 1000 growth
+    """`xor_moments_fit_long_pool.pt` (RESULTS.md) learns what the readout alone cannot: after 1000 growth
     steps its xor networks beat the same networks and batches with only the output layer learning."""
     import torch
 
@@ -176,7 +176,7 @@ def test_shipped_xor_rule_grows_the_hidden_layer(monkeypatch):
 
 
 def test_shipped_mnist_fit_rule_is_the_documented_fit():
-    """`mnist_moments_fit_dilate35.pt` (RESULTS.md, sessions 20–21) is the three-set MNIST fit RESULTS.md describes
+    """`mnist_moments_fit_dilate35.pt` (RESULTS.md) is the three-set MNIST fit RESULTS.md describes
     (loading and stepping every shipped rule: tests/test_checkpoint.py)."""
     from graphnca.experiments.common import load_rule
 

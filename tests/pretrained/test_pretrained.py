@@ -1,0 +1,145 @@
+"""Pretrained rules: loading by name and path, growing plain PyTorch models on raw inputs."""
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import graphnca
+from graphnca.checkpoint import export_rule
+from graphnca.pretrained import RULES, fold_standardisation
+from graphnca.presets import PRESETS, preset
+from graphnca.testing import write_fake_idx
+from graphnca.train import MetaTrainer
+
+
+def tiny_mnist(tmp_path, **train):
+    """The mnist preset shrunk to seconds: two small nets, short rollouts, fake MNIST-shaped data."""
+    write_fake_idx(tmp_path / "data", n_train=256, n_test=64)
+    cfg = preset("mnist")
+    cfg.task.data_root, cfg.task.data_batch = str(tmp_path / "data"), 128
+    cfg.task.archs = ((784, 8, 10), (784, 6, 6, 10))
+    cfg.rule.hidden_size, cfg.rule.widths = 8, (16,)
+    for k, v in {"steps": 60, "schedule": "fixed:3", "eval_every": 0, "checkpoint_every": 0, "batch_per_arch": 2,
+                 "lr": 1e-2, "warmup": 2, "grow_steps": 3, **train}.items():
+        setattr(cfg.train, k, v)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def rule_file(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rule")
+    tr = MetaTrainer(tiny_mnist(tmp, steps=20), tmp / "run")
+    tr.run(progress=False)
+    tr.save()
+    export_rule(tmp / "run" / "checkpoint.pt", tmp / "rule.pt")
+    return tmp / "rule.pt"
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_build_data_free_rules_on_at_most_four_archs(name):
+    cfg = preset(name)
+    assert cfg.rule.condition == "none" and cfg.init.hidden_init == "positional"
+    assert len(cfg.task.archs) <= 4 and cfg.train.grow_steps <= 10 and cfg.task.mean_field is not None
+    conv = graphnca.MetaNCAConv.from_config(cfg.rule)
+    graph = cfg.task.graph(cfg.task.archs[0])
+    assert graph.archs[0].mean_field == cfg.task.mean_field
+    assert conv.hidden_size == cfg.rule.hidden_size
+    assert preset(name) is not cfg and preset(name) == cfg            # a fresh copy each call
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown preset 'imagenet'"):
+        preset("imagenet")
+
+
+def test_tiny_preset_run_lowers_the_loss_on_fake_mnist(tmp_path):
+    tr = MetaTrainer(tiny_mnist(tmp_path), tmp_path / "run")
+    tr.run(progress=False)
+    losses = [r["loss"] for r in tr.history]
+    assert sum(losses[-10:]) / 10 < 0.9 * sum(losses[:10]) / 10
+
+
+def test_load_rule_by_path_grows_plain_sequentials(rule_file):
+    rule = graphnca.load_rule(rule_file)
+    assert rule.config.condition == "none" and rule.steps == 3 and rule.task == "mnist"
+    models = rule.grow([784, 12, 7, 10], n=3, seed=1)
+    assert len(models) == 3
+    for m in models:
+        assert type(m) is nn.Sequential
+        assert all(type(layer).__module__.startswith("torch.nn") for layer in m)
+        assert [layer.out_features for layer in m if isinstance(layer, nn.Linear)] == [12, 7, 10]
+
+
+def test_grown_models_on_raw_pixels_match_the_graph_state(rule_file, tmp_path):
+    rule = graphnca.load_rule(rule_file)
+    raw = torch.rand(50, 784)                                   # ToTensor() pixels in [0, 1]
+    big, state = rule.grow_states([784, 16, 10], n=4, seed=0)
+    ref = graphnca.task_forward(big, state.w, (raw - rule.mean) / rule.std)    # [4, 50, 10]
+    models = rule.grow([784, 16, 10], n=4, seed=0)                            # same seed: the same networks
+    with torch.no_grad():
+        out = torch.stack([m(raw) for m in models])
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_grown_state_dict_runs_without_graphnca(rule_file, tmp_path):
+    model = graphnca.load_rule(rule_file).grow([784, 9, 10], n=1, seed=0)[0]
+    torch.save(model.state_dict(), tmp_path / "net.pt")
+    x = torch.rand(5, 784)
+    torch.save(x, tmp_path / "x.pt")
+    with torch.no_grad():
+        want = model(x)
+    code = ("import sys, torch; from torch import nn; sys.modules['graphnca'] = None\n"
+            "m = nn.Sequential(nn.Linear(784, 9), nn.Tanh(), nn.Linear(9, 10))\n"
+            f"m.load_state_dict(torch.load({str(tmp_path / 'net.pt')!r}, weights_only=True))\n"
+            f"x = torch.load({str(tmp_path / 'x.pt')!r}, weights_only=True)\n"
+            f"torch.save(m(x).detach(), {str(tmp_path / 'y.pt')!r})\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    torch.testing.assert_close(torch.load(tmp_path / "y.pt", weights_only=True), want)
+
+
+def test_fold_standardisation_is_exact():
+    lin = nn.Linear(5, 3)
+    mean, std = torch.tensor(0.3), torch.tensor(0.7)
+    x = torch.rand(4, 5)
+    with torch.no_grad():
+        want = lin((x - mean) / std)
+        fold_standardisation(lin, mean, std)
+        torch.testing.assert_close(lin(x), want)
+
+
+def test_mean_field_folds_into_the_exported_weights():
+    g = graphnca.WeightGraph.from_sizes([6, 20, 4], mean_field=16.0)
+    w = torch.randn(g.num_weights)
+    model = graphnca.to_sequential(g, w)
+    x = torch.randn(3, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), graphnca.task_forward(g, w, x)[0])
+    plain = graphnca.to_sequential(graphnca.WeightGraph.from_sizes([6, 20, 4]), w)
+    torch.testing.assert_close(model[2].weight, plain[2].weight * 16.0 / 20)
+    torch.testing.assert_close(model[0].weight, plain[0].weight)       # the first layer is never scaled
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_shipped_rules_load_by_name(name):
+    rule = graphnca.load_rule(name)
+    assert rule.config.condition == "none" and 1 <= rule.steps <= 10 and rule.task == name
+    assert rule.mean is not None and rule.std is not None
+    (model,) = rule.grow([784, 10, 10], n=1, seed=0)
+    assert isinstance(model, nn.Sequential)
+
+
+@pytest.mark.parametrize("bad, match", [("no-such-rule", "no pretrained rule named 'no-such-rule'"),
+                                        ("/nonexistent/rule.pt", "no pretrained rule named")])
+def test_load_rule_bad_names(bad, match):
+    with pytest.raises(ValueError, match=match):
+        graphnca.load_rule(bad)
+
+
+def test_grow_bad_sizes(rule_file):
+    rule = graphnca.load_rule(rule_file)
+    with pytest.raises(ValueError, match="at least two positive layer sizes"):
+        rule.grow([784, 0, 10])
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        rule.grow([784, 10], n=0)
