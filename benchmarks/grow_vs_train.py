@@ -97,7 +97,7 @@ def main(argv=None):
     data = task_data(cfg, data_root=a.data_root).to(a.device)
     arch = [int(v) for v in a.arch.split(",")]
     graph = cfg.task.graph(arch).to(a.device)
-    steps = a.max_steps or 2 * graphnca.train.grow_steps(cfg)
+    steps = a.max_steps or 2 * graphnca.config.grow_steps(cfg)
     gb = cfg.task.grow_batch
     grow_timed(conv, graph, cfg.init, data, 1, a.grow_every, a.grow_every, a.seed, gb)  # warm-up (CUDA init)
     one = grow_timed(conv, graph, cfg.init, data, 1, steps, a.grow_every, a.seed, gb)

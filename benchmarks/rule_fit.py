@@ -67,7 +67,7 @@ from graphnca.graph import batch
 from graphnca.grow import accuracy
 from graphnca.perception import neuron_means, perceive_hub
 from graphnca.state import InitConfig, init_state
-from graphnca.train import Config, TaskConfig
+from graphnca.config import Config, TaskConfig
 
 SD_J = 3   # feature column of the target's standard deviation (graphnca.conditioning)
 INIT = InitConfig(weight_init="kaiming", weight_scale=1.0, hidden_init="zeros")

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import torch
 
-from .distributed import cleanup
+from .meta.distributed import cleanup
 from .experiments.stability import HORIZON
 from .rule import RuleConfig
 from .runinfo import claim_output, reuse_freed_memory
 from .state import InitConfig
-from .train import Config, TaskConfig, TrainConfig
+from .config import Config, TaskConfig, TrainConfig
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default=None, help="cpu or cuda")
     run.add_argument("--threads", type=_POS, default=None, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--experimental", action="append", type=_experimental, default=None, metavar="FIELD=VALUE",
-                     help="set any other config field (graphnca/train.py, e.g. eval_every=100, "
+                     help="set any other config field (graphnca/config.py, e.g. eval_every=100, "
                           "stationary_weight=0.5, activation=relu, and the research options probe_weight, "
                           "align_weight, permute, pool_age, damage_grow, interaction, feature_gain)")
 
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
             pre = None
             if not load_checkpoint(args.rule).get("preprocessing"):    # a checkpoint older than the field
                 from .experiments.common import load_rule, task_data
-                from .train import preprocessing
+                from .config import preprocessing
                 pre = preprocessing(task_data(load_rule(args.rule)[1], data_root=args.data_root))
             ck = export_rule(args.rule, args.out, pre, force=args.force)
             print(f"graphnca export: rule of {args.rule} (step {ck['step']}) written to {args.out} "
@@ -284,7 +284,7 @@ def main(argv=None) -> int:
         if args.command == "train":
             base = None
             if args.preset:
-                from .presets import preset
+                from .meta.presets import preset
                 base = preset(args.preset)
             summary = ex.train_command(config_from_args(args, base), args.out, resume=args.resume,
                                        time_limit=args.time_limit)

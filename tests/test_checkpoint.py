@@ -46,7 +46,7 @@ def test_corrupt_foreign_code_and_missing(tmp_path):
 def test_export_rule_is_small_grows_and_refuses_resume(tmp_path):
     from graphnca.checkpoint import export_rule
     from graphnca.experiments.common import load_rule
-    from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
+    from graphnca.meta.trainer import Config, MetaTrainer, TaskConfig, TrainConfig
     cfg = Config(task=TaskConfig(archs=((4, 5, 3),)),
                  train=TrainConfig(steps=2, batch_per_arch=2, pool_size=4, schedule="fixed:2", eval_every=0,
                                    checkpoint_every=0))

@@ -345,7 +345,7 @@ def test_export_then_grow_with_another_grow_batch(tmp_path, capsys):
 
 def test_rule_labels_tell_exported_rules_of_one_folder_apart():
     from graphnca.experiments.common import rule_label
-    from graphnca.train import Config
+    from graphnca.meta.trainer import Config
     cfg = Config()
     assert rule_label(cfg, "runs/demo/pool/checkpoint.pt") == "pool (pool)"
     assert rule_label(cfg, "rules/a.pt") != rule_label(cfg, "rules/b.pt")

@@ -13,7 +13,7 @@ from ..grow import growth_data
 from ..nn.metanca_conv import MetaNCAConv
 from ..runinfo import run_metadata, save_figure, write_json
 from ..schedules import StepSchedule
-from ..train import Config, grow_steps
+from ..config import Config, grow_steps
 
 
 def load_rule(path) -> tuple[MetaNCAConv, Config]:

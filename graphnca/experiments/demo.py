@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..train import Config
+from ..config import Config
 from .export import grow_command
 from .robustness import robustness
 from .stability import HORIZON, stability

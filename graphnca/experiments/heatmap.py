@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -119,10 +120,13 @@ def plot_heatmap(d: dict, plt):
         for i in range(len(h)):
             for j in range(len(h)):
                 ax.text(j, i, f"{grid[i][j]:.2f}", ha="center", va="center", fontsize=6, color="w")
-        for a in d["train_archs"]:
-            if len(a) == (4 if third is None else 5) and a[1] in h and a[2] in h and a[3:-1] in ([], [third]):
-                i, j = h.index(a[1]), h.index(a[2])
+        for a in d["train_archs"]:     # outlined where they sit on the grid's axes, between cells if need be
+            if len(a) == (4 if third is None else 5) and a[3:-1] in ([], [third]) and \
+                    h[0] <= min(a[1:3]) and max(a[1:3]) <= h[-1]:
+                i, j = np.interp(a[1], h, range(len(h))), np.interp(a[2], h, range(len(h)))
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
+        trained = ", ".join("-".join(map(str, a)) for a in d["train_archs"])
+        ax.text(0, -0.16, f"meta-trained on (red): {trained}", transform=ax.transAxes, fontsize=6)
         ax.set(xticks=range(len(h)), xticklabels=h, yticks=range(len(h)), yticklabels=h,
                xlabel="second hidden layer Y", ylabel="first hidden layer X", title=f"{name}: {title}")
         fig.colorbar(im, ax=ax, fraction=0.046)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..train import Config, MetaTrainer
+from ..config import Config
+from ..meta.trainer import MetaTrainer
 from .common import finish
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
+from graphnca.meta.trainer import Config, MetaTrainer, TaskConfig, TrainConfig
 
 from ._helpers import BENCH, bench_module, run, tiny_data_rule
 

@@ -9,9 +9,9 @@ from torch import nn
 import graphnca
 from graphnca.checkpoint import export_rule
 from graphnca.pretrained import RULES, fold_standardisation
-from graphnca.presets import PRESETS, preset
+from graphnca.meta.presets import PRESETS, preset
 from graphnca.testing import write_fake_idx
-from graphnca.train import MetaTrainer
+from graphnca.meta.trainer import MetaTrainer
 
 
 def tiny_mnist(tmp_path, **train):
@@ -143,3 +143,13 @@ def test_grow_bad_sizes(rule_file):
         rule.grow([784, 0, 10])
     with pytest.raises(ValueError, match="n must be >= 1"):
         rule.grow([784, 10], n=0)
+
+
+def test_growing_a_loaded_rule_imports_nothing_of_meta_training(rule_file):
+    code = ("import sys, graphnca\n"
+            f"graphnca.load_rule({str(rule_file)!r}).grow([784, 5, 10], n=1)\n"
+            "meta = ['train', 'curriculum', 'pool', 'distributed', 'presets', 'align', 'probe', 'experiments']\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[1:2] and m.split('.')[1] in meta\n"
+            "             and m.startswith('graphnca.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"

@@ -1,13 +1,13 @@
-"""Run by tests/test_distributed.py, under torchrun (2 ranks) or as one plain process."""
+"""Run by tests/meta/test_distributed.py, under torchrun (2 ranks) or as one plain process."""
 import sys
 from pathlib import Path
 
 import torch
 
-from graphnca import distributed as ddp
+from graphnca.meta import distributed as ddp
 from graphnca.graph import WeightGraph
 from graphnca.grow import fresh_states
-from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
+from graphnca.meta.trainer import Config, MetaTrainer, TaskConfig, TrainConfig
 
 ARCH, PER_RANK = (4, 5, 3), 3
 

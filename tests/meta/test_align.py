@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from graphnca import WeightGraph, batch
-from graphnca.align import alignment_loss, descent_direction
+from graphnca.meta.align import alignment_loss, descent_direction
 from graphnca.forward import task_forward
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from graphnca import WeightGraph, batch
-from graphnca.probe import probe_loss, ridge_readout, with_constant
+from graphnca.meta.probe import probe_loss, ridge_readout, with_constant
 
 
 def labelled(n=64, classes=3, noise=0.3):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from graphnca.train import MetaTrainer
+from graphnca.meta.trainer import MetaTrainer
 
 from .distributed_worker import PER_RANK, config
 

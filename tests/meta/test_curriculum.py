@@ -6,7 +6,7 @@ from graphnca.graph import batch
 from graphnca.grow import fresh_states
 from graphnca.rollout import rollout
 from graphnca.state import State
-from graphnca.train import MetaTrainer
+from graphnca.meta.trainer import MetaTrainer
 
 from .test_train import tiny
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphnca.pool import SamplePool
+from graphnca.meta.pool import SamplePool
 
 
 def test_sample_is_distinct_and_worst_first():

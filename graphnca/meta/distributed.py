@@ -16,7 +16,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from .runinfo import resolve_device
+from ..runinfo import resolve_device
 
 
 def is_distributed() -> bool:

@@ -5,7 +5,7 @@ import torch
 
 from graphnca.data import load_iris
 from graphnca.rule import RuleConfig
-from graphnca.train import Config, MetaTrainer, TaskConfig, TrainConfig
+from graphnca.meta.trainer import Config, MetaTrainer, TaskConfig, TrainConfig
 
 
 def tiny(condition="none", **train) -> Config:

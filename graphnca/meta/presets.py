@@ -1,6 +1,6 @@
 """Named meta-training recipes (``graphnca train --preset NAME``): the data-free rules shipped as pretrained.
 
-Each preset is a full :class:`~graphnca.train.Config`; command-line flags still override single fields. Both grow
+Each preset is a full :class:`~graphnca.config.Config`; command-line flags still override single fields. Both grow
 networks from relative-position hidden codes (:mod:`graphnca.state`) under mean-field sums (:class:`graphnca.Arch`),
 the two choices that carry a rule to widths and depths it never met; they train on at most four small networks,
 mix depths, and grow for at most 10 steps from a rollout curriculum that starts at one step.
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .rule import RuleConfig
-from .state import InitConfig
-from .train import Config, TaskConfig, TrainConfig
+from ..rule import RuleConfig
+from ..state import InitConfig
+from ..config import Config, TaskConfig, TrainConfig
 
 _RULE = RuleConfig(hidden_size=24, widths=(64,), step_size=0.1, fire_rate=0.8, condition="none", deadzone=0.0)
 _INIT = InitConfig(weight_init="kaiming", weight_scale=0.1, hidden_init="positional")

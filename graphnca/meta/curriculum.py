@@ -6,16 +6,17 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .damage import zero_out
-from .graph import WeightGraph, batch
-from .grow import fresh_states
+from ..damage import zero_out
+from ..graph import WeightGraph, batch
+from ..grow import fresh_states
 from .pool import SamplePool
-from .rollout import rollout
-from .state import InitConfig, State
+from ..rollout import rollout
+from ..state import InitConfig, State
 
-if TYPE_CHECKING:                              # train.py builds the curriculum: no import cycle at run time
-    from .nn.metanca_conv import MetaNCAConv
-    from .train import TrainConfig
+from ..config import TrainConfig
+
+if TYPE_CHECKING:
+    from ..nn.metanca_conv import MetaNCAConv
 
 
 class Curriculum:

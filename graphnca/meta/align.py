@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .forward import task_forward
-from .graph import WeightGraph
+from ..forward import task_forward
+from ..graph import WeightGraph
 
 
 def descent_direction(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor) -> Tensor:

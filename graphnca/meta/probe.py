@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .forward import layer_outputs
-from .graph import WeightGraph
+from ..forward import layer_outputs
+from ..graph import WeightGraph
 
 
 def ridge_readout(h: Tensor, targets: Tensor, ridge: float) -> Tensor:
