@@ -32,21 +32,12 @@ from tqdm.auto import tqdm
 from _util import growth_flags, parse_growth_args, report, table
 
 import graphnca
+from graphnca.baselines import loss_gradient
 from graphnca.experiments.common import load_rule, task_data
-from graphnca.forward import layer_outputs, layer_params, task_forward
+from graphnca.forward import layer_outputs, layer_params
 from graphnca.graph import repeat
 from graphnca.grow import fresh_states, grow, growth_data
 from graphnca.state import State
-
-
-def loss_gradient(graph, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``[E]`` gradient of each network's mean cross-entropy on ``(x, y)`` with respect to its own weights."""
-    w = w.detach().requires_grad_(True)
-    with torch.enable_grad():
-        logits = task_forward(graph, w, x)                                     # [k, B, C]
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(logits.shape[0], -1),
-                                                 reduction="none").mean(1).sum()
-        return torch.autograd.grad(loss, w)[0]
 
 
 def layer_cosines(dw: torch.Tensor, g: torch.Tensor, layer: torch.Tensor, n_layers: int) -> list[float]:

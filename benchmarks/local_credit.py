@@ -50,9 +50,9 @@ import torch
 from tqdm.auto import tqdm
 
 from _util import report, table
-from grad_alignment import loss_gradient
 
 import graphnca
+from graphnca.baselines import feedback_direction, init_scale, loss_gradient
 from graphnca.conditioning import DataStream, data_features
 from graphnca.data import load_task
 from graphnca.forward import layer_outputs, layer_params
@@ -124,27 +124,6 @@ def oracle_direction(arch, w, x, y):
         hebb = a.transpose(1, 2) @ src / B                            # [k, out, in]
         grads.insert(0, (alpha[..., None] * hebb + beta[..., None] * src.mean(1)[:, None], alpha * mu + beta))
     return torch.cat([t.flatten(1) for g in grads for t in g], dim=1)
-
-
-def feedback_direction(arch, w, fb, x, y):
-    """``[k, E_a]``: each layer's ``<delta_j a_i>`` (and ``<delta_j>`` for biases), with per-example credit
-    ``delta = (delta_next @ B) * slope`` passed back through feedback weights ``fb`` laid out as ``w``."""
-    outs, slopes = layer_outputs(arch, w, x, slopes=True)              # L x [k, B, size]
-    back, L, n = layer_params(arch, fb), arch.num_layers, x.shape[0]
-    acts = [x.expand(w.shape[0], -1, -1), *outs[:-1]]
-    delta = torch.softmax(outs[-1], -1) - torch.nn.functional.one_hot(y, arch.sizes[-1])      # [k, B, C]
-    grads = []
-    for l in range(L - 1, -1, -1):
-        has_bias = back[l][1] is not None
-        grads.insert(0, (delta.transpose(1, 2) @ acts[l] / n,) + ((delta.mean(1),) if has_bias else ()))
-        if l:
-            delta = (delta @ back[l][0]) * slopes[l - 1]               # [k, B, size_l]: sum of the messages
-    return torch.cat([t.flatten(1) for g in grads for t in g], dim=1)
-
-
-def init_scale(graph) -> torch.Tensor:
-    """``[E]``: each weight's Kaiming scale ``sqrt(2 / fan-in)``, a constant of its target neuron."""
-    return (2.0 / graph.in_degree[graph.dst].float()).sqrt()
 
 
 def direction(learner, graph, w, x, y, k, prev=None, fb=None):

@@ -66,6 +66,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .baselines.learners import backward_credit
 from .forward import layer_outputs, layer_params
 
 CONDITIONS = ("none", "data", "moments", "feedback")
@@ -128,19 +129,6 @@ def data_features(graph, w: Tensor, x: Tensor, y: Tensor, condition: str = "data
     return torch.cat(cols, dim=1)
 
 
-def _credit(arch, fb: Tensor, err: Tensor, slopes: list[Tensor]) -> list[Tensor]:
-    """Per layer ``l``, the per-example credit ``[k, B, sizes[l + 1]]`` of its target neurons, passed back from the
-    output error through the message weights ``fb [k, E_a]`` (module docstring)."""
-    back = layer_params(arch, fb)                                      # per layer (B [k, out, in], bias part)
-    credit = [err]
-    for l in range(arch.num_layers - 1, 0, -1):
-        mask = arch.mask(l)
-        fan = torch.full((arch.sizes[l],), float(arch.sizes[l + 1])) if mask is None else mask.sum(0).float()
-        norm = fan.clamp_min(1.0).rsqrt().to(err.device)               # [in]: sources' fan-out
-        credit.insert(0, (credit[0] @ back[l][0]) * norm * slopes[l - 1])
-    return credit
-
-
 def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: Tensor, fb: Tensor | None) -> None:
     """Fill ``neuron [k, N_a, 3+]`` and ``pair [k, E_a, 2+]`` for ``k`` networks of one architecture."""
     sizes, B, k = arch.sizes, x.shape[0], w.shape[0]
@@ -158,7 +146,8 @@ def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: T
     neuron[:, base - sizes[-1]:base, 2] = err.mean(1)
     if arch.bias:
         neuron[:, base:, 0] = 1.0                                      # bias units: constant output 1
-    credit = None if fb is None else _credit(arch, fb, err, slopes)
+    # the per-example backward pass the library computes for "feedback" (graphnca.baselines): not local
+    credit = None if fb is None else backward_credit(arch, fb, err, slopes, normalise=True)
     if credit is not None:
         for l, c in enumerate(credit):                                  # targets of layer l: after its sources
             start = sum(sizes[:l + 1])
