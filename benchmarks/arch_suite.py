@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from _util import report, table
 
 import graphnca
 from graphnca.data import TaskData, load_task
+from graphnca.experiments.heatmap import train_adam
 from graphnca.grow import accuracy
 
 
@@ -48,41 +48,25 @@ def grow_accuracy(rule, arch, data, samples, steps, seed, max_weights=4_000_000)
     return accs
 
 
-def adam(arch, x, y, x_eval, y_eval, lr, epochs, seed, activation) -> float:
-    torch.manual_seed(seed)
-    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
-    layers = []
-    for i, (a, b) in enumerate(zip(arch[:-1], arch[1:])):
-        layers += [nn.Linear(a, b)] + ([act()] if i < len(arch) - 2 else [])
-    model = nn.Sequential(*layers)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(perm), 128):
-            idx = perm[i:i + 128]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    with torch.no_grad():
-        return (model(x_eval).argmax(1) == y_eval).float().mean().item()
-
-
 def tuned_adam(arch, data: TaskData, lrs, epochs, seeds, activation) -> dict:
     """Choose the learning rate on a validation split, then report that choice's test accuracies."""
     x, y = data.x_train[:-5000], data.y_train[:-5000]
-    xv, yv = data.x_train[-5000:], data.y_train[-5000:]
-    val = {lr: sum(adam(arch, x, y, xv, yv, lr, epochs, s, activation) for s in range(seeds)) / seeds for lr in lrs}
+    on_val = TaskData(data.name, x, y, data.x_train[-5000:], data.y_train[-5000:], data.num_classes)
+    on_test = TaskData(data.name, x, y, data.x_test, data.y_test, data.num_classes)
+    val = {lr: sum(train_adam(arch, on_val, epochs, s, lr=lr, activation=activation) for s in range(seeds)) / seeds
+           for lr in lrs}
     best = max(val, key=val.get)
-    test = [adam(arch, x, y, data.x_test, data.y_test, best, epochs, s, activation) for s in range(seeds)]
+    test = [train_adam(arch, on_test, epochs, s, lr=best, activation=activation) for s in range(seeds)]
     return {"lr": best, "val_by_lr": {str(k): v for k, v in val.items()}, "test": test,
-            "examples_seen": epochs * len(x)}
+            "examples_seen": epochs * len(x), "batch": 128}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rule", required=True, help="pretrained rule name or rule / checkpoint file")
     ap.add_argument("--suite", required=True, choices=["mnist-wide", "mnist-depth", "fashion-depth3"])
+    ap.add_argument("--archs", default=None, help="instead of the suite's: semicolon-separated layer sizes, "
+                                                   "e.g. 784,20,20,10;784,30,10 (the output keeps the suite's name)")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--steps", type=int, default=None, help="growth steps (default: the rule's)")
@@ -102,7 +86,8 @@ def main(argv=None):
     data = load_task(rule.task, a.data_root)
     steps = a.steps or rule.steps
     rows = []
-    for arch in suite(a.suite):
+    archs = suite(a.suite) if a.archs is None else [tuple(int(v) for v in t.split(",")) for t in a.archs.split(";")]
+    for arch in archs:
         t = time.perf_counter()
         accs = grow_accuracy(rule, arch, data, a.samples, steps, a.seed)
         row = {"arch": "-".join(map(str, arch)), "trained": arch in trained, "grown_mean": sum(accs) / len(accs),

@@ -172,7 +172,9 @@ def main(argv=None):
     if not a.teacher_only:
         conv, fits = fit_rule(a, (x_tr, y_tr), batch_of(fit_archs), teach, gen)
         students["student"] = conv.rule
-        save_fitted(out / f"{name}.pt", conv, a, INIT, fit_archs, a.data_root)
+        save_fitted(out / f"{name}.pt", conv, a, INIT, fit_archs, a.data_root,
+                    teacher="the sign-symmetry local learner (graphnca.baselines), written as a feedback rule in "
+                            "benchmarks/credit_fit.py")
     results = []
     for arch in tqdm(list(dict.fromkeys(fit_archs + extra)), desc="grow"):
         g = batch_of([arch])

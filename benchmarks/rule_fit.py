@@ -266,16 +266,21 @@ def fit_flags(ap, task: str, nets: int, fit_steps: int, fit_samples: int, widths
     ap.add_argument("--out", default="benchmarks/results")
 
 
-def save_fitted(path: Path, conv, a, init: InitConfig, fit_archs, data_root=None) -> None:
+def save_fitted(path: Path, conv, a, init: InitConfig, fit_archs, data_root=None,
+                teacher: str = "the moments learner with delayed timing (benchmarks/rule_fit.py)") -> None:
     """Write a fitted rule as a rule-only checkpoint ``graphnca grow`` / ``train --init-from`` take (``a``: the
-    script's flags — task, activation, step size, interaction, growth batch)."""
+    script's flags — task, activation, step size, interaction, growth batch), saying it is a distilled baseline
+    of ``teacher``, not a meta-trained rule."""
     rule = replace(graphnca.RuleConfig(), hidden_size=conv.hidden_size, widths=conv.rule.widths,
                    step_size=a.step_size, fire_rate=1.0, neighbourhood=conv.neighbourhood, condition=conv.condition,
                    deadzone=0.0, interaction=a.interaction)
     cfg = Config(rule=rule, init=init, task=TaskConfig(task=a.task, archs=tuple(fit_archs), activation=a.activation,
                                                        data_root=data_root, grow_batch=a.batch))
+    settings = {k: v for k, v in vars(a).items() if k not in ("out", "data_root", "threads")}
+    provenance = {"made_by": "distilled", "teacher": teacher, "fit": "teacher forcing (regression onto the "
+                  "teacher's updates)", "settings": settings, "note": "not meta-trained: the train config is unused"}
     save_checkpoint(path, {"config": cfg.to_dict(), "rule": conv.state_dict(), "step": 0, "history": [],
-                           "rule_only": True})
+                           "rule_only": True, "provenance": provenance})
 
 
 def fit_rule(a, data, g_fit, teach, hidden: int, gen):

@@ -67,6 +67,9 @@ def export_rule(src, dst, preprocessing: dict | None = None, force: bool = False
             raise ValueError(f"{dst} exists; pass --force to replace it")
     out = {"config": ck["config"], "rule": ck["rule"], "step": ck.get("step"), "history": ck.get("history", []),
            "preprocessing": preprocessing or ck.get("preprocessing"),
+           # how the rule was made: a distilled rule keeps its own record, a trained one says so
+           "provenance": ck.get("provenance") or {"made_by": "meta-trained", "meta_steps": ck.get("step"),
+                                                  "how": "the config's train section, from step 0"},
            "rule_only": True}    # the history (per-step loss, evals) is small and is the run's only log
     save_checkpoint(dst, out)
     return out

@@ -34,6 +34,7 @@ class PretrainedRule:
         steps: growth steps it was meta-trained to grow in.
         task: the task it was meta-trained on (e.g. ``"mnist"``).
         conv: the rule as a :class:`~graphnca.MetaNCAConv` layer.
+        provenance: how the rule was made (``made_by``: ``"meta-trained"`` or ``"distilled"``, with details).
     """
 
     def __init__(self, ck: dict, source: str):
@@ -54,6 +55,7 @@ class PretrainedRule:
         pre = ck.get("preprocessing") or {}
         self.mean, self.std = pre.get("mean"), pre.get("std")
         self.source = source
+        self.provenance = ck.get("provenance")     # how it was made (meta-trained, or distilled from a teacher)
         self.conv.eval()
 
     def __repr__(self) -> str:

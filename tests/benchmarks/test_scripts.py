@@ -131,3 +131,22 @@ def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
     assert [r["steps"] for r in rows] == [0, 2, 3] and all(len(r["probe"]) == 2 for r in rows)
     assert rows[0]["adam_readout"] is None and all(0 <= r["adam_readout"] <= 1 for r in rows[1:])
     assert 0 <= data["linear_on_inputs"] <= 1
+
+
+def test_arch_suite_smoke(tmp_path):
+    from graphnca.checkpoint import export_rule
+    from graphnca.testing import write_fake_idx
+    write_fake_idx(tmp_path / "mnist", 5100, 20)       # the Adam baseline holds out the last 5000 for validation
+    cfg = Config(task=TaskConfig(task="mnist", archs=((784, 6, 10),), data_root=str(tmp_path / "mnist"),
+                                 mean_field=4.0, data_batch=32),
+                 train=TrainConfig(steps=2, batch_per_arch=2, pool_size=0, schedule="fixed:2", eval_every=0,
+                                   checkpoint_every=0))
+    tr = MetaTrainer(cfg, tmp_path / "run")
+    tr.run(progress=False)
+    export_rule(tr.save(), tmp_path / "rule.pt")
+    run("arch_suite.py", "--rule", str(tmp_path / "rule.pt"), "--suite", "mnist-depth", "--archs",
+        "784,6,10;784,5,4,3,10", "--data-root", str(tmp_path / "mnist"), "--samples", "2", "--adam-seeds", "1",
+        "--lrs", "1e-3,3e-3", out=tmp_path)
+    data = json.loads((tmp_path / "arch_suite_mnist-depth.json").read_text())
+    assert [r["trained"] for r in data["rows"]] == [True, False] and data["summary"]["held_out_archs"] == 1
+    assert data["rows"][1]["adam_lr"] in (1e-3, 3e-3) and len(data["rows"][1]["grown"]) == 2
