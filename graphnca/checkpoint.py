@@ -46,6 +46,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return obj
 
 
+def _trained_provenance(ck: dict) -> dict:
+    init = (ck.get("config") or {}).get("train", {}).get("init_from")
+    how = f"the config's train section, warm-started from {init}" if init else "the config's train section, from step 0"
+    return {"made_by": "meta-trained", "meta_steps": ck.get("step"), "how": how}
+
+
 def export_rule(src, dst, preprocessing: dict | None = None, force: bool = False) -> dict:
     """Write the rule alone (weights, configuration, history, input preprocessing; no optimiser, pools) from
     checkpoint ``src`` to ``dst``: a small file that grows, evaluates and warm-starts (``--init-from``) but does
@@ -68,8 +74,7 @@ def export_rule(src, dst, preprocessing: dict | None = None, force: bool = False
     out = {"config": ck["config"], "rule": ck["rule"], "step": ck.get("step"), "history": ck.get("history", []),
            "preprocessing": preprocessing or ck.get("preprocessing"),
            # how the rule was made: a distilled rule keeps its own record, a trained one says so
-           "provenance": ck.get("provenance") or {"made_by": "meta-trained", "meta_steps": ck.get("step"),
-                                                  "how": "the config's train section, from step 0"},
+           "provenance": ck.get("provenance") or _trained_provenance(ck),
            "rule_only": True}    # the history (per-step loss, evals) is small and is the run's only log
     save_checkpoint(dst, out)
     return out
