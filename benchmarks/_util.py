@@ -22,6 +22,13 @@ def timing_flags(ap) -> None:
     ap.add_argument("--out", default="benchmarks/results")
 
 
+def run_flags(ap) -> None:
+    """``--seed --threads --out``, which every study takes (``--threads`` is applied by :func:`parse_growth_args`)."""
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default="benchmarks/results")
+
+
 def growth_flags(ap, arch: str, samples: int, steps: str | None) -> None:
     """The flags every study that grows networks with a trained rule shares (``--threads`` is applied by
     :func:`parse_growth_args`); ``steps=None`` for a study that sets its growth lengths another way."""
@@ -33,9 +40,7 @@ def growth_flags(ap, arch: str, samples: int, steps: str | None) -> None:
     if steps is not None:
         ap.add_argument("--steps", default=steps, help="growth lengths at which to evaluate")
     ap.add_argument("--grow-batch", type=int, default=None, help="examples per growth step (default: the rule's)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
+    run_flags(ap)
 
 
 def parse_growth_args(ap, argv):

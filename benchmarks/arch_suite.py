@@ -17,9 +17,7 @@ import itertools
 import time
 from pathlib import Path
 
-import torch
-
-from _util import report, table
+from _util import parse_growth_args, report, run_flags, table
 
 import graphnca
 from graphnca.data import TaskData, load_task
@@ -74,12 +72,8 @@ def main(argv=None):
     ap.add_argument("--adam-seeds", type=int, default=2)
     ap.add_argument("--adam-epochs", type=int, default=1)
     ap.add_argument("--lrs", default="3e-4,1e-3,3e-3")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
-    a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    run_flags(ap)
+    a = parse_growth_args(ap, argv)
     rule = graphnca.load_rule(a.rule)
     ck = graphnca.checkpoint.load_checkpoint(graphnca.pretrained.rule_path(a.rule))
     trained = {tuple(s) for s in ck["config"]["task"]["archs"]}

@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import report, table
+from _util import parse_growth_args, report, run_flags, table
 
 import graphnca
 from graphnca.baselines import feedback_direction, init_scale, loss_gradient
@@ -225,12 +225,8 @@ def main(argv=None):
                     help="how a weight turns its gradient estimate into a step (module docstring)")
     ap.add_argument("--timing", choices=["now", "mixed", "delayed"], default="now",
                     help="when credit arrives (module docstring)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
-    a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    run_flags(ap)
+    a = parse_growth_args(ap, argv)
     learners = a.learners.split(",")
     if unknown := set(learners) - set(LEARNERS):
         raise ValueError(f"unknown learners {sorted(unknown)}; choose from {LEARNERS}")

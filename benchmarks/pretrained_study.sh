@@ -36,8 +36,8 @@ if only fashion; then stage "Fashion-MNIST depth-3 MLPs: 4 trained on, 16 held o
   $PY benchmarks/arch_suite.py --rule "$FRULE" --suite fashion-depth3 --data-root "$FASHION" --samples "$SAMPLES" \
     --adam-seeds 2 --adam-epochs 1 --out "$OUT"
 fi
-if only stability; then stage "stability: 20,000 updates of grown 784-32-32-10 networks"
-  $PY -m graphnca stability --rule "$RULE" --data-root "$MNIST" --arch 784,32,32,10 --updates 20000 --samples 4 \
+if only stability; then stage "stability: 20,000 updates of ${STAB_SAMPLES:-2} grown 784-32-32-10 networks"
+  $PY -m graphnca stability --rule "$RULE" --data-root "$MNIST" --arch 784,32,32,10 --updates 20000 --samples "${STAB_SAMPLES:-2}" --loss-examples 4096 \
     --device "$DEVICE" --out "$OUT/stability" $FORCE
 fi
 if only zero_out; then stage "zero-out: a layer plus 30 % of the other weights, 10 updates to recover"

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import report, table
+from _util import parse_growth_args, report, run_flags, table
 from readout_probe import adam_readout, fit_readout, hidden_features
 
 import graphnca
@@ -53,12 +53,9 @@ def main(argv=None):
     ap.add_argument("--batches", type=int, default=1000, help="mini-batches for the Adam references")
     ap.add_argument("--adam-lrs", default="0.001,0.01", help="learning rates of the readout-alone Adam")
     ap.add_argument("--iters", type=int, default=100, help="L-BFGS iterations of the refit")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
-    a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    run_flags(ap)
+    ap.set_defaults(seed=1)
+    a = parse_growth_args(ap, argv)
     widths = [int(v) for v in a.widths.split(",")]
     lrs = a.adam_lrs.split(",")
     if min(widths) < 1 or a.samples < 1 or a.batches < 1:

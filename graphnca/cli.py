@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .meta.distributed import cleanup
-from .experiments.stability import HORIZON
+from .experiments.stability import HORIZON, LOSS_EXAMPLES
 from .rule import RuleConfig
 from .runinfo import claim_output, reuse_freed_memory
 from .state import InitConfig
@@ -251,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="architecture to grow, e.g. 784,100,100,10 (default: each rule's first meta-training one)")
         if name == "stability":
             p.add_argument("--updates", type=_POS, default=HORIZON, help="updates to apply")
+            p.add_argument("--loss-examples", type=_POS, default=LOSS_EXAMPLES,
+                           help="first training examples the loss after each update is measured on")
         else:
             p.add_argument("--steps", type=_NONNEG, default=None, help="growth steps before damage (default: rule's)")
             p.add_argument("--after", type=_NONNEG, default=None, help="updates after damage (default: 2x steps)")
@@ -307,7 +309,8 @@ def main(argv=None) -> int:
                                  hidden_state_scale=args.hidden_state_scale, step_schedule=args.step_schedule)
         elif args.command == "stability":
             summary = ex.stability(args.rule, args.out, updates=args.updates, samples=args.samples,
-                                   data_root=args.data_root, seed=args.seed, device=args.device, arch=args.arch)
+                                   data_root=args.data_root, seed=args.seed, device=args.device, arch=args.arch,
+                                   loss_examples=args.loss_examples)
         else:
             summary = ex.robustness(args.rule, args.out, steps=args.steps, after=args.after, p=args.p,
                                     samples=args.samples, data_root=args.data_root, seed=args.seed,

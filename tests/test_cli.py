@@ -238,6 +238,18 @@ def test_stability_and_robustness(iris_rule, tmp_path):
     assert "cpus" in r["meta"]["device"] and "cpus" in s["meta"]["device"]
 
 
+def test_stability_loss_on_fewer_examples_changes_the_curve(iris_rule, tmp_path):
+    """``--loss-examples`` measures the loss on the first N training examples, and the JSON records N."""
+    curves = {}
+    for n in ("120", "10"):
+        assert main(["stability", "--rule", str(iris_rule), "--updates", "5", "--samples", "2",
+                     "--loss-examples", n, "--out", str(tmp_path / n)]) == 0
+        s = read_json(tmp_path / n / "stability.json")
+        assert s["loss_examples"] == int(n)
+        curves[n] = s["results"][0]["loss"]
+    assert len(curves["10"]) == 5 and curves["10"] != curves["120"]
+
+
 def test_stability_and_robustness_name_a_bad_device(iris_rule, tmp_path, capsys):
     for command in ("stability", "robustness"):
         fails_with(capsys, [command, "--rule", str(iris_rule), "--device", "gpu0", "--out", str(tmp_path / command)],
