@@ -23,7 +23,7 @@ def timing_flags(ap) -> None:
 
 
 def run_flags(ap) -> None:
-    """``--seed --threads --out``, which every study takes (``--threads`` is applied by :func:`parse_growth_args`)."""
+    """``--seed --threads --out``, which every study takes (``--threads`` is applied by :func:`parse_run_args`)."""
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default="benchmarks/results")
@@ -31,7 +31,7 @@ def run_flags(ap) -> None:
 
 def growth_flags(ap, arch: str, samples: int, steps: str | None) -> None:
     """The flags every study that grows networks with a trained rule shares (``--threads`` is applied by
-    :func:`parse_growth_args`); ``steps=None`` for a study that sets its growth lengths another way."""
+    :func:`parse_run_args`); ``steps=None`` for a study that sets its growth lengths another way."""
     ap.add_argument("--rule", required=True)
     ap.add_argument("--task", default=None, help="task to grow on (default: the rule's own)")
     ap.add_argument("--data-root", default=None)
@@ -43,7 +43,7 @@ def growth_flags(ap, arch: str, samples: int, steps: str | None) -> None:
     run_flags(ap)
 
 
-def parse_growth_args(ap, argv):
+def parse_run_args(ap, argv):
     """Parse, then apply ``--threads``."""
     a = ap.parse_args(argv)
     if a.threads:

@@ -17,7 +17,7 @@ import itertools
 import time
 from pathlib import Path
 
-from _util import parse_growth_args, report, run_flags, table
+from _util import parse_run_args, report, run_flags, table
 
 import graphnca
 from graphnca.data import TaskData, load_task
@@ -73,7 +73,7 @@ def main(argv=None):
     ap.add_argument("--adam-epochs", type=int, default=1)
     ap.add_argument("--lrs", default="3e-4,1e-3,3e-3")
     run_flags(ap)
-    a = parse_growth_args(ap, argv)
+    a = parse_run_args(ap, argv)
     rule = graphnca.load_rule(a.rule)
     ck = graphnca.checkpoint.load_checkpoint(graphnca.pretrained.rule_path(a.rule))
     trained = {tuple(s) for s in ck["config"]["task"]["archs"]}

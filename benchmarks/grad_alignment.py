@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import growth_flags, parse_growth_args, report, table
+from _util import growth_flags, parse_run_args, report, table
 
 import graphnca
 from graphnca.baselines import loss_gradient
@@ -101,7 +101,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     growth_flags(ap, arch="784,100,100,10", samples=10, steps="1,2,5,10,20,50,100")
     ap.add_argument("--ref-batch", type=int, default=4096, help="training examples in the fixed reference batch")
-    a = parse_growth_args(ap, argv)
+    a = parse_run_args(ap, argv)
     conv, cfg = load_rule(a.rule)
     if not conv.rule.extra_inputs:
         raise ValueError("grad_alignment needs a data-conditioned rule (its growth reads mini-batches)")

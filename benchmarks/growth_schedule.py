@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import growth_flags, parse_growth_args, report, table
+from _util import growth_flags, parse_run_args, report, table
 from step_scale import split_train
 
 import graphnca
@@ -49,7 +49,7 @@ def main(argv=None):
     ap.add_argument("--schedules", required=True, help="';'-separated schedules of SCALExSTEPS segments")
     ap.add_argument("--grow-batches", default=None, help="growth batch sizes to try (default: the rule's)")
     ap.add_argument("--val", type=int, default=10000, help="training examples held out for the choice")
-    a = parse_growth_args(ap, argv)
+    a = parse_run_args(ap, argv)
     schedules = [(s.strip(), StepSchedule.parse(s).segments) for s in a.schedules.split(";") if s.strip()]
     conv, cfg = load_rule(a.rule)
     batches = ([int(v) for v in a.grow_batches.split(",")] if a.grow_batches

@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import parse_growth_args, report, run_flags, table
+from _util import parse_run_args, report, run_flags, table
 
 import graphnca
 from graphnca.baselines import feedback_direction, init_scale, loss_gradient
@@ -226,7 +226,7 @@ def main(argv=None):
     ap.add_argument("--timing", choices=["now", "mixed", "delayed"], default="now",
                     help="when credit arrives (module docstring)")
     run_flags(ap)
-    a = parse_growth_args(ap, argv)
+    a = parse_run_args(ap, argv)
     learners = a.learners.split(",")
     if unknown := set(learners) - set(LEARNERS):
         raise ValueError(f"unknown learners {sorted(unknown)}; choose from {LEARNERS}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import growth_flags, parse_growth_args, report, table
+from _util import growth_flags, parse_run_args, report, table
 
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
@@ -107,7 +107,7 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=300, help="L-BFGS iterations of each readout fit")
     ap.add_argument("--l2", type=float, default=1e-4)
     ap.add_argument("--adam-lr", type=float, default=1e-2, help="lr of the Adam readout reference")
-    a = parse_growth_args(ap, argv)
+    a = parse_run_args(ap, argv)
     conv, cfg = load_rule(a.rule)
     data = task_data(cfg, task=a.task, data_root=a.data_root)
     sizes = [int(v) for v in a.arch.split(",")]

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import parse_growth_args, report, run_flags, table
+from _util import parse_run_args, report, run_flags, table
 from readout_probe import adam_readout, fit_readout, hidden_features
 
 import graphnca
@@ -55,7 +55,7 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=100, help="L-BFGS iterations of the refit")
     run_flags(ap)
     ap.set_defaults(seed=1)
-    a = parse_growth_args(ap, argv)
+    a = parse_run_args(ap, argv)
     widths = [int(v) for v in a.widths.split(",")]
     lrs = a.adam_lrs.split(",")
     if min(widths) < 1 or a.samples < 1 or a.batches < 1:

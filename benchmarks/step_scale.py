@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from _util import growth_flags, parse_growth_args, report, table
+from _util import growth_flags, parse_run_args, report, table
 
 import graphnca
 from graphnca.experiments.common import load_rule, task_data
@@ -82,7 +82,7 @@ def main(argv=None):
     ap.add_argument("--val", type=int, default=10000, help="training examples held out for the choice")
     ap.add_argument("--device", default="cpu", help="grow there (initial networks and batches are drawn on the CPU, "
                                                     "so a seed gives the same ones on every device)")
-    a = parse_growth_args(ap, argv)
+    a = parse_run_args(ap, argv)
     scales = [float(v) for v in a.scales.split(",")]
     steps = sorted({int(v) for v in a.steps.split(",")})
     hidden = [None if v == "same" else float(v) for v in a.hidden_scales.split(",")]

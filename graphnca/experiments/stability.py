@@ -36,7 +36,7 @@ def stability_metrics(loss: list[float], tolerance: float = 0.10) -> dict:
 def loss_curve(conv, graph: WeightGraph, cfg, data, updates: int, samples: int, seed: int,
                progress: bool = True, loss_examples: int = LOSS_EXAMPLES) -> tuple[list[float], list[float]]:
     """Mean training loss (the meta-training objective) after every update, on the first ``loss_examples``
-    training examples (one fixed set: the whole of MNIST every update would cost 30x the growth), and test
+    training examples (one fixed set: the whole of MNIST after every update costs more than the growth), and test
     accuracy every 100."""
     x_loss, y_loss = data.x_train[:loss_examples], data.y_train[:loss_examples]
     big = repeat(graph, samples)
