@@ -14,33 +14,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from graphnca.runinfo import run_metadata, save_figure, write_json  # noqa: E402
 
 
+def out_flags(ap) -> None:
+    """``--out --force``: where results go, and whether an earlier result of the same name may be replaced."""
+    ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--force", action="store_true", help="replace an earlier result of the same name in --out")
+
+
 def timing_flags(ap) -> None:
-    """The flags every timing study shares: ``--repeats --device --seed --out``."""
+    """The flags every timing study shares: ``--repeats --device --seed --out --force``."""
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/results")
+    out_flags(ap)
 
 
 def run_flags(ap) -> None:
-    """``--seed --threads --out``, which every study takes (``--threads`` is applied by :func:`parse_run_args`)."""
+    """``--seed --threads --out --force``, which every study takes (``--threads`` is applied by
+    :func:`parse_run_args`)."""
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default="benchmarks/results")
+    out_flags(ap)
 
 
-def growth_flags(ap, arch: str, samples: int, steps: str | None) -> None:
-    """The flags every study that grows networks with a trained rule shares (``--threads`` is applied by
-    :func:`parse_run_args`); ``steps=None`` for a study that sets its growth lengths another way."""
-    ap.add_argument("--rule", required=True)
-    ap.add_argument("--task", default=None, help="task to grow on (default: the rule's own)")
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--arch", default=arch)
-    ap.add_argument("--samples", type=int, default=samples)
-    if steps is not None:
-        ap.add_argument("--steps", default=steps, help="growth lengths at which to evaluate")
-    ap.add_argument("--grow-batch", type=int, default=None, help="examples per growth step (default: the rule's)")
-    run_flags(ap)
+def check_new(out, name: str, force: bool) -> None:
+    """Before any work: refuse to replace ``OUT/NAME.json`` of an earlier run unless ``force``."""
+    path = Path(out) / f"{name}.json"
+    if path.exists() and not force:
+        raise SystemExit(f"{path} holds an earlier result; pass --force to replace it or choose another --out")
 
 
 def parse_run_args(ap, argv):

@@ -17,11 +17,11 @@ import itertools
 import time
 from pathlib import Path
 
-from _util import parse_run_args, report, run_flags, table
+from _util import check_new, parse_run_args, report, run_flags, table
 
 import graphnca
-from graphnca.data import TaskData, load_task
-from graphnca.experiments.heatmap import train_adam
+from graphnca.data import load_task
+from graphnca.experiments.heatmap import tuned_adam
 from graphnca.grow import accuracy
 
 
@@ -46,19 +46,6 @@ def grow_accuracy(rule, arch, data, samples, steps, seed, max_weights=4_000_000)
     return accs
 
 
-def tuned_adam(arch, data: TaskData, lrs, epochs, seeds, activation) -> dict:
-    """Choose the learning rate on a validation split, then report that choice's test accuracies."""
-    x, y = data.x_train[:-5000], data.y_train[:-5000]
-    on_val = TaskData(data.name, x, y, data.x_train[-5000:], data.y_train[-5000:], data.num_classes)
-    on_test = TaskData(data.name, x, y, data.x_test, data.y_test, data.num_classes)
-    val = {lr: sum(train_adam(arch, on_val, epochs, s, lr=lr, activation=activation) for s in range(seeds)) / seeds
-           for lr in lrs}
-    best = max(val, key=val.get)
-    test = [train_adam(arch, on_test, epochs, s, lr=best, activation=activation) for s in range(seeds)]
-    return {"lr": best, "val_by_lr": {str(k): v for k, v in val.items()}, "test": test,
-            "examples_seen": epochs * len(x), "batch": 128}
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rule", required=True, help="pretrained rule name or rule / checkpoint file")
@@ -74,6 +61,7 @@ def main(argv=None):
     ap.add_argument("--lrs", default="3e-4,1e-3,3e-3")
     run_flags(ap)
     a = parse_run_args(ap, argv)
+    check_new(a.out, f"arch_suite_{a.suite}", a.force)
     rule = graphnca.load_rule(a.rule)
     ck = graphnca.checkpoint.load_checkpoint(graphnca.pretrained.rule_path(a.rule))
     trained = {tuple(s) for s in ck["config"]["task"]["archs"]}

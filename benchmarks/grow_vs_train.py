@@ -1,136 +1,116 @@
-"""Grow versus train: wall time to a network of a target test accuracy, by growing it with a meta-trained rule
-(no backprop, ``torch.no_grad()``) or by Adam from scratch (batch 128, lr 1e-3), both in this process.
+"""Grow versus train, per network at equal accuracy: the time to grow one network with a meta-trained rule (no
+backprop), alone or as one of ``--many`` grown side by side, against the time Adam needs to train one network of
+the same architecture from scratch to the accuracy the grown networks reach.
 
-Usage: ``python benchmarks/grow_vs_train.py --rule CKPT [--arch 784,100,100,10] [--target 0.956] [--many 100]
-[--device cuda]``. Growth time counts the rollout only (for a data-conditioned rule: with its per-step
-mini-batches); Adam time counts training only (evaluations excluded from both). Besides the target, the summary
-gives Adam's time to the best accuracy growth did reach, so the two are compared even when growth falls short.
+Usage: ``python benchmarks/grow_vs_train.py --rule mnist [--arch 784,100,100,10] [--many 100] [--repeats 5]``.
+Both sides run in this process under the same allocator (glibc heap reuse, as the CLI uses), each after a
+warm-up run, and each time is the median of ``--repeats``. Growth counts the rule's rollout only; Adam (batch
+128, ``--lr``) counts its updates only, its test evaluations (every ``--adam-every`` batches) excluded. The
+target is the grown networks' mean test accuracy; the ratio printed is Adam's time to that accuracy over the time
+per grown network.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from _util import report, sync, table
+from _util import check_new, out_flags, report, sync, table
 
 import graphnca
-from graphnca.experiments.common import load_rule, task_data
-from graphnca.grow import accuracy, fresh_states, growth_data
-from graphnca.state import State
+from graphnca.experiments.common import load_rule, rule_provenance, task_data
+from graphnca.experiments.heatmap import test_accuracy, train_adam
+from graphnca.grow import accuracy, grow
+from graphnca.runinfo import reuse_freed_memory
 
 
-def grow_timed(conv, graph, init, data, n, max_steps, every, seed, grow_batch=64):
-    gen = torch.Generator().manual_seed(seed)
-    big = graphnca.repeat(graph, n)
-    state = State.unpack(fresh_states(graph, n, conv.hidden_size, init, gen).view(big.num_weights, -1)
-                         .to(big.device))
-    stream = growth_data(conv, data.x_train, data.y_train, grow_batch, gen)   # None for a data-free rule
-    spent, curve = 0.0, []
-    with torch.no_grad():
-        for step in range(every, max_steps + every, every):
-            sync()
-            t = time.perf_counter()
-            state = graphnca.rollout(conv, big, state, every, data=stream)
-            sync()
-            spent += time.perf_counter() - t
-            curve.append({"steps": step, "seconds": spent,
-                          "accuracy": accuracy(big, state.w, data.x_test, data.y_test).mean().item()})
-    return curve
+def grow_seconds(conv, graph, cfg, n: int, seed: int) -> tuple[float, graphnca.WeightGraph, graphnca.State]:
+    sync()
+    t = time.perf_counter()
+    big, state = grow(conv, graph, n, graphnca.config.grow_steps(cfg), cfg.init, torch.Generator().manual_seed(seed))
+    sync()
+    return time.perf_counter() - t, big, state
 
 
-def adam_timed(arch, data, target, max_epochs, every, seed, activation="relu"):
-    torch.manual_seed(seed)
-    layers, act = [], {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]   # the grown networks' activation
-    for i, (a, b) in enumerate(zip(arch[:-1], arch[1:])):
-        layers += [nn.Linear(a, b)] + ([act()] if i < len(arch) - 2 else [])
-    model = nn.Sequential(*layers).to(data.x_train.device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(seed)
-    spent, curve, batches = 0.0, [], 0
-    for _ in range(max_epochs):
-        perm = torch.randperm(len(data.x_train), generator=g).to(data.x_train.device)
-        for i in range(0, len(perm), 128):
-            sync()
-            t = time.perf_counter()
-            idx = perm[i:i + 128]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
-            opt.step()
-            sync()
-            spent += time.perf_counter() - t
-            batches += 1
-            if batches % every == 0:
-                with torch.no_grad():
-                    acc = (model(data.x_test).argmax(1) == data.y_test).float().mean().item()
-                curve.append({"batches": batches, "seconds": spent, "accuracy": acc})
-                if acc >= target:
-                    return curve
-    return curve
+def adam_seconds(arch, data, target: float, lr: float, every: int, seed: int, activation: str,
+                 max_epochs: int) -> tuple[float | None, int]:
+    """Seconds of Adam updates until the test accuracy (checked every ``every`` batches) reaches ``target``."""
+    clock = {"spent": 0.0, "since": time.perf_counter(), "hit": None, "batches": 0}
 
-
-def first_at(curve, target):
-    hit = next((c for c in curve if c["accuracy"] >= target), None)
-    return None if hit is None else hit["seconds"]
+    def on_batch(b, model):
+        clock["spent"] += time.perf_counter() - clock["since"]
+        clock["batches"] = b
+        stop = b % every == 0 and test_accuracy(model, data) >= target
+        if stop:
+            clock["hit"] = clock["spent"]
+        clock["since"] = time.perf_counter()
+        return stop
+    train_adam(arch, data, max_epochs, seed, lr=lr, activation=activation, on_batch=on_batch)
+    return clock["hit"], clock["batches"]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rule", required=True)
+    ap.add_argument("--rule", required=True, help="pretrained rule name or rule file")
     ap.add_argument("--arch", default="784,100,100,10")
-    ap.add_argument("--target", type=float, default=0.956)
-    ap.add_argument("--many", type=int, default=100, help="networks grown at once")
-    ap.add_argument("--max-steps", type=int, default=None, help="growth steps (default: 2x the rule's length)")
-    ap.add_argument("--grow-every", type=int, default=5)
-    ap.add_argument("--max-epochs", type=int, default=5)
-    ap.add_argument("--adam-every", type=int, default=50, help="evaluate Adam every N batches")
+    ap.add_argument("--many", type=int, default=100, help="networks grown side by side")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
+    ap.add_argument("--adam-every", type=int, default=5, help="evaluate Adam every N batches")
+    ap.add_argument("--max-epochs", type=int, default=3)
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/results")
+    out_flags(ap)
     a = ap.parse_args(argv)
+    check_new(a.out, "grow_vs_train", a.force)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    reuse_freed_memory()                                  # one allocator for both sides
     conv, cfg = load_rule(a.rule)
-    conv = conv.to(a.device)
-    data = task_data(cfg, data_root=a.data_root).to(a.device)
+    data = task_data(cfg, data_root=a.data_root)
     arch = [int(v) for v in a.arch.split(",")]
-    graph = cfg.task.graph(arch).to(a.device)
-    steps = a.max_steps or 2 * graphnca.config.grow_steps(cfg)
-    gb = cfg.task.grow_batch
-    grow_timed(conv, graph, cfg.init, data, 1, a.grow_every, a.grow_every, a.seed, gb)  # warm-up (CUDA init)
-    one = grow_timed(conv, graph, cfg.init, data, 1, steps, a.grow_every, a.seed, gb)
-    many = grow_timed(conv, graph, cfg.init, data, a.many, steps, a.grow_every, a.seed, gb)
-    best = max(c["accuracy"] for c in one)
-    # Adam runs until the higher of the target and growth's best, so both times come from one run
-    adam = adam_timed(arch, data, max(a.target, best), a.max_epochs, a.adam_every, a.seed, cfg.task.activation)
-    t_grow, t_many, t_adam = first_at(one, a.target), first_at(many, a.target), first_at(adam, a.target)
-    t_grow_best, t_adam_best = first_at(one, best), first_at(adam, best)
-    summary = {"target": a.target, "grow_one_s": t_grow, "grow_many_s": t_many, "adam_one_s": t_adam,
-               "grow_best_accuracy": best,
-               "grow_many_best_mean_accuracy": max(c["accuracy"] for c in many),
-               "adam_final_accuracy": adam[-1]["accuracy"] if adam else None,
-               "adam_over_grow_one": t_adam / t_grow if t_grow and t_adam else None,
-               "adam_x_many_over_grow_many": a.many * t_adam / t_many if t_many and t_adam else None,
-               "grow_one_s_to_best": t_grow_best, "adam_s_to_grow_best": t_adam_best,
-               "adam_over_grow_at_grow_best": t_adam_best / t_grow_best if t_adam_best and t_grow_best else None}
+    graph = cfg.task.graph(arch)
+    grow_seconds(conv, graph, cfg, a.many, a.seed)       # warm-ups
+    adam_seconds(arch, data, 2.0, a.lr, 10 ** 9, a.seed, cfg.task.activation, 0)
+    train_adam(arch, data, None, a.seed, lr=a.lr, activation=cfg.task.activation, max_batches=20)
+    one = [grow_seconds(conv, graph, cfg, 1, a.seed + r)[0] for r in range(a.repeats)]
+    many, accs = [], []
+    for r in range(a.repeats):
+        s, big, state = grow_seconds(conv, graph, cfg, a.many, a.seed + r)
+        many.append(s)
+        accs.append(accuracy(big, state.w, data.x_test, data.y_test).mean().item())
+    target = statistics.median(accs)
+    adam = [adam_seconds(arch, data, target, a.lr, a.adam_every, a.seed + r, cfg.task.activation, a.max_epochs)
+            for r in range(a.repeats)]
+    reached = [s for s, _ in adam if s is not None]
+    per_net = statistics.median(many) / a.many
+    summary = {"arch": a.arch, "grown_accuracy": target, "grow_one_s": statistics.median(one),
+               "grow_many": a.many, "grow_many_s": statistics.median(many), "grow_per_network_s": per_net,
+               "adam_s_to_grown_accuracy": statistics.median(reached) if len(reached) == len(adam) else None,
+               "adam_batches": statistics.median(b for _, b in adam), "adam_reached": f"{len(reached)}/{len(adam)}"}
+    summary["adam_over_grow_one"] = (summary["adam_s_to_grown_accuracy"] / summary["grow_one_s"]
+                                     if summary["adam_s_to_grown_accuracy"] else None)
+    summary["adam_over_grow_per_network"] = (summary["adam_s_to_grown_accuracy"] / per_net
+                                             if summary["adam_s_to_grown_accuracy"] else None)
     print(table([summary], list(summary)))
-    if t_grow is None:
-        print(f"growth never reached {a.target} (best {summary['grow_best_accuracy']:.4f}) within {steps} steps")
 
     def plot(d, plt):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([c["seconds"] for c in d["grow_one"]], [c["accuracy"] for c in d["grow_one"]], label="grow 1")
-        ax.plot([c["seconds"] for c in d["grow_many"]], [c["accuracy"] for c in d["grow_many"]],
-                label=f"grow {d['config']['many']} at once (mean)")
-        ax.plot([c["seconds"] for c in d["adam"]], [c["accuracy"] for c in d["adam"]], label="Adam, 1 net")
-        ax.axhline(d["config"]["target"], color="grey", ls=":")
-        ax.set(xscale="log", xlabel="wall seconds", ylabel="test accuracy", title=d["config"]["arch"])
-        ax.legend()
+        s = d["summary"]
+        fig, ax = plt.subplots(figsize=(6.5, 3.2))
+        bars = [("grow 1", s["grow_one_s"]), (f"grow {s['grow_many']} at once, per network", s["grow_per_network_s"]),
+                ("Adam, 1 network, to the grown accuracy", s["adam_s_to_grown_accuracy"] or 0.0)]
+        ax.barh([b[0] for b in bars], [b[1] for b in bars], color=["tab:blue", "tab:cyan", "tab:grey"])
+        ax.set(xscale="log", xlabel=f"seconds (median of {d['config']['repeats']})",
+               title=f"rule {Path(d['config']['rule']).name}, {s['arch']}: grown accuracy {s['grown_accuracy']:.3f}")
         return fig
-    report(Path(a.out), "grow_vs_train", {"config": vars(a), "grow_one": one, "grow_many": many, "adam": adam,
-                                          "summary": summary}, plot, a.device)
+    report(Path(a.out), "grow_vs_train", {"config": vars(a), "rule_file": rule_provenance(a.rule),
+                                          "seed": a.seed, "grow_one": one, "grow_many": many, "grown_accuracy": accs,
+                                          "adam": [{"seconds": s, "batches": b} for s, b in adam],
+                                          "summary": summary}, plot)
 
 
 if __name__ == "__main__":

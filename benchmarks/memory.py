@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from _util import report, table
+from _util import check_new, out_flags, report, table
 
 
 def child(arch, batch, steps, checkpoint, device) -> dict:
@@ -70,12 +70,13 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--checkpoint", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--out", default="benchmarks/results")
+    out_flags(ap)
     a = ap.parse_args(argv)
     arch = [int(v) for v in a.arch.split(",")]
     if a.child:
         print(json.dumps(child(arch, a.batch, a.steps, a.checkpoint, a.device)))
         return
+    check_new(a.out, "memory", a.force)
     plain = [run(arch, a.batch, int(s), False, a.device) for s in a.plain_steps.split(",")]
     ck = [run(arch, a.batch, int(s), True, a.device) for s in a.plain_steps.split(",")]
     if a.steps not in [r["steps"] for r in ck]:

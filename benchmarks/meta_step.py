@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from _util import report, table
+from _util import check_new, out_flags, report, table
 
 import graphnca
 from graphnca.rule import LocalRule
@@ -187,12 +187,13 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--allocator", choices=["default", "reuse", "both"], default="both")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--out", default="benchmarks/results")
+    out_flags(ap)
     args = ap.parse_args(argv)
     args.arch = args.arch or ["784,100,100,10"]
     if args.child:
         print(json.dumps(child(args)))
         return
+    check_new(args.out, "meta_step", args.force)
     rows = []
     for alloc in (("default", "reuse") if args.allocator == "both" else (args.allocator,)):
         cmd = [sys.executable, __file__, "--child", "--allocator", alloc] + [

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from _util import report, table, timeit, timing_flags
+from _util import check_new, report, table, timeit, timing_flags
 
 import graphnca
 from graphnca.nn import MetaNCAConv
@@ -115,6 +115,7 @@ def main(argv=None):
     ap.add_argument("--explicit-gib", type=float, default=6.0, help="largest explicit line graph to build")
     timing_flags(ap)
     args = ap.parse_args(argv)
+    check_new(args.out, "perception", args.force)
     torch.manual_seed(args.seed)
     rows = []
     for e in (float(v) for v in args.weights.split(",")):

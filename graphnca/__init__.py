@@ -11,7 +11,8 @@ with warnings.catch_warnings():
     import torch_geometric  # noqa: F401
 
 from .conditioning import DataStream, data_features  # noqa: E402
-from .convert import from_sequential, to_sequential
+from .convert import from_sequential, load_grown, to_sequential
+from .data import load_test_set
 from .forward import task_forward
 from .graph import Arch, WeightGraph, batch, repeat
 from .line_graph import num_line_graph_edges
@@ -19,7 +20,7 @@ from .nn import MetaNCAConv
 from .perception import neuron_means, perceive
 from .pretrained import PretrainedRule, load_rule
 from .pyg import WeightData, from_pyg, to_pyg
-from .rollout import rollout
+from .grow import rollout
 from .rule import LocalRule, RuleConfig
 from .state import InitConfig, State, init_state, positional_hidden
 
@@ -27,6 +28,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Arch", "DataStream", "InitConfig", "LocalRule", "MetaNCAConv", "RuleConfig", "State", "WeightGraph", "batch",
-    "data_features", "from_sequential", "init_state", "load_rule", "PretrainedRule", "neuron_means", "num_line_graph_edges", "perceive",
+    "data_features", "from_sequential", "init_state", "load_grown", "load_rule", "load_test_set", "PretrainedRule", "neuron_means", "num_line_graph_edges", "perceive",
     "positional_hidden", "repeat", "rollout", "task_forward", "to_sequential", "WeightData", "from_pyg", "to_pyg",
 ]

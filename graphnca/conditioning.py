@@ -18,25 +18,6 @@ error is propagated backwards through the task network. A hidden weight learns a
 local rule — the weights next to the outputs turn what they see into hidden state, and the neighbourhood means of
 the next updates carry it one layer further back per step.
 
-``condition="moments"`` adds six numbers, all still of the weight's own two neurons. With
-:math:`s_i^n = \sigma'(\text{pre-activation of } i)` the slope of the source neuron (1 for an input, 0 for a bias
-unit):
-
-.. math::
-    f^{\mathrm{mom}}_e = \big[\ \tfrac1B \textstyle\sum_n s_i^n,\ \tfrac1B \sum_n s_i^n a_i^n,\
-          \tfrac1B \sum_n s_i^n a_i^n a_j^n,\ \tfrac1B \sum_n s_i^n a_j^n,\
-          \tfrac1B \sum_n s_i^n a_i^n \varepsilon_j^n,\ \tfrac1B \sum_n s_i^n \varepsilon_j^n \ \big]
-
-Why these: a hidden weight's gradient is :math:`\tfrac1B \sum_n a_i^n \delta_j^n` with a per-example credit
-:math:`\delta_j^n` that no weight sees. Replacing :math:`\delta_j^n` by its regression on the target's own
-activity, :math:`\alpha_j a_j^n + \beta_j`, gives :math:`\alpha_j \langle a_i a_j\rangle + \beta_j \langle
-a_i\rangle` — the weight's own Hebbian term and source mean times two numbers of its target neuron. And
-:math:`\alpha_i, \beta_i` of a neuron are sums over its outgoing weights of the weight times these moments times
-:math:`\alpha_j, \beta_j` of the next neuron (exact at the last hidden layer, a regression below it), so a rule
-with state, neighbourhood sums and products can pass them back one layer per step. The seven features cannot form
-them: the slope-weighted terms are missing. ``benchmarks/local_credit.py`` measures what hand-written local
-learners reach with either set.
-
 ``condition="feedback"`` adds per-example credit, carried back through the rule's own state. Each weight
 :math:`e = (i \to k)` holds a message weight :math:`b_e`, the last channel of its hidden state (random at a
 ``hidden_init="random"`` start; the rule may rewrite it). Every hidden neuron receives, per example, the
@@ -49,29 +30,27 @@ fan-out-normalised sum of the messages of its outgoing weights, times its own sl
 and a weight :math:`e = (i \to j)` sees two more numbers, :math:`\big[\ \bar\delta_j,\
 \tfrac1B \textstyle\sum_n a_i^n \delta_j^n\ \big]` (at output weights they repeat the error terms). No
 weight reads another's forward value: with :math:`b_e = w_e` this is backprop, with fixed random :math:`b_e`
-feedback alignment. Per-example credit is what the batch statistics above cannot carry (measured:
-a perfect batch-statistics credit reaches 0.886 on MNIST 784-100-100-10); it costs one more ``[B, out] @ [out,
-in]`` product per layer, O(E * B) like the forward pass. ``benchmarks/local_credit.py`` (``sign``, ``feedback``)
-measures hand-written learners of this kind.
+feedback alignment. It costs one more ``[B, out] @ [out, in]`` product per layer,
+O(E * B) like the forward pass. This is a per-example backward pass the library computes (:func:`backward_credit`,
+which :mod:`graphnca.baselines` learners use too), so a ``"feedback"`` rule is not local and is reported with the
+baselines.
 
 The features are observations: computed under ``torch.no_grad()`` from the current weights, so growth never runs
 autograd through a task network, and meta-training backpropagates through the rule's use of the features but not
 through how the features would change with the weights. Cost per step: one forward pass of every network on the
 batch (O(E * B)), neuron statistics (O(B * N)) and one ``[out, B] @ [B, in]`` product per layer for the Hebbian
-terms (three for ``"moments"``, five at the output layer, plus the activation slopes), which are written straight
-into the ``[E, F]`` feature rows: nothing of size ``E * B`` is stored.
+terms (two at the output layer, plus the credit term for ``"feedback"``), which are written straight into the ``[E, F]`` feature rows: nothing of size ``E * B`` is stored.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from .baselines.learners import backward_credit
 from .forward import layer_outputs, layer_params
 
-CONDITIONS = ("none", "data", "moments", "feedback")
-_NUM_FEATURES = {"none": 0, "data": 7, "moments": 13, "feedback": 9}
-_COLUMNS = {"data": (3, 2), "moments": (5, 6), "feedback": (4, 3)}   # (neuron, pair) statistics each mode fills
+CONDITIONS = ("none", "data", "feedback")
+_NUM_FEATURES = {"none": 0, "data": 7, "feedback": 9}
+_COLUMNS = {"data": (3, 2), "feedback": (4, 3)}   # (neuron, pair) statistics each mode fills
 
 
 def num_features(condition: str) -> int:
@@ -81,12 +60,30 @@ def num_features(condition: str) -> int:
     return _NUM_FEATURES[condition]
 
 
+def backward_credit(arch, fb: Tensor, err: Tensor, slopes: list[Tensor], normalise: bool = False) -> list[Tensor]:
+    r"""Per layer ``l``, the per-example credit ``[k, B, sizes[l + 1]]`` of its target neurons: the output error
+    ``err [k, B, C]`` passed back through feedback weights ``fb [k, E_a]`` (laid out as the forward weights),
+    :math:`\delta_l = (\delta_{l+1} B_{l+1}) \odot f'(z_l)`. With ``fb = w`` this is backprop's credit.
+    ``normalise`` divides each neuron's sum by the square root of its fan-out (width-independent scale).
+    The one per-example backward pass of the library: ``condition="feedback"`` and :mod:`graphnca.baselines`."""
+    back = layer_params(arch, fb)                                      # per layer (B [k, out, in], bias part)
+    credit = [err]
+    for l in range(arch.num_layers - 1, 0, -1):
+        step = credit[0] @ back[l][0]                                  # [k, B, sizes[l]]
+        if normalise:
+            mask = arch.mask(l)
+            fan = torch.full((arch.sizes[l],), float(arch.sizes[l + 1])) if mask is None else mask.sum(0).float()
+            step = step * fan.clamp_min(1.0).rsqrt().to(err.device)
+        credit.insert(0, step * slopes[l - 1])
+    return credit
+
+
 @torch.no_grad()
 def data_features(graph, w: Tensor, x: Tensor, y: Tensor, condition: str = "data",
                   feedback: Tensor | None = None) -> Tensor:
     """Per-weight data features ``[E, F]`` (see the module docstring) of every network in ``graph``: ``F = 7``
-    for ``condition="data"``, 13 for ``"moments"`` (the seven, then the six moments), 9 for ``"feedback"`` (the
-    seven, then the target's mean credit and the credit-Hebbian term).
+    for ``condition="data"``, 9 for ``"feedback"`` (the seven, then the target's mean credit and the
+    credit-Hebbian term).
 
     Args:
         graph: a :class:`~graphnca.WeightGraph` (one network or a batch of any architectures).
@@ -122,9 +119,7 @@ def data_features(graph, w: Tensor, x: Tensor, y: Tensor, condition: str = "data
         _run_features(arch, w[w0:w0 + k * e_a].view(k, e_a), x, y,
                       neuron[n0:n0 + k * n_a].view(k, n_a, n_neuron), pair[w0:w0 + k * e_a].view(k, e_a, n_pair), fb)
     cols = [neuron[graph.src, :2], neuron[graph.dst, :3], pair[:, :2]]
-    if condition == "moments":
-        cols += [neuron[graph.src, 3:], pair[:, 2:]]
-    elif condition == "feedback":
+    if condition == "feedback":
         cols += [neuron[graph.dst, 3:], pair[:, 2:]]
     return torch.cat(cols, dim=1)
 
@@ -132,9 +127,7 @@ def data_features(graph, w: Tensor, x: Tensor, y: Tensor, condition: str = "data
 def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: Tensor, fb: Tensor | None) -> None:
     """Fill ``neuron [k, N_a, 3+]`` and ``pair [k, E_a, 2+]`` for ``k`` networks of one architecture."""
     sizes, B, k = arch.sizes, x.shape[0], w.shape[0]
-    moments = pair.shape[-1] == 6
-    need_slopes = moments or fb is not None
-    outs, slopes = layer_outputs(arch, w, x, slopes=True) if need_slopes else (layer_outputs(arch, w, x), None)
+    outs, slopes = layer_outputs(arch, w, x, slopes=True) if fb is not None else (layer_outputs(arch, w, x), None)
     probs = torch.softmax(outs[-1], dim=-1)
     err = probs - torch.nn.functional.one_hot(y, sizes[-1]).to(probs.dtype)  # [k, B, C]
     acts = [x.expand(k, -1, -1), *outs[:-1], probs]                    # every layer's neuron outputs
@@ -152,21 +145,11 @@ def _run_features(arch, w: Tensor, x: Tensor, y: Tensor, neuron: Tensor, pair: T
         for l, c in enumerate(credit):                                  # targets of layer l: after its sources
             start = sum(sizes[:l + 1])
             neuron[:, start:start + sizes[l + 1], 3] = c.mean(1)
-    if moments:                                                        # slopes s: 1 at inputs, 0 at bias units
-        s = [torch.ones_like(acts[0]), *slopes[:-1]]                   # the slopes of every layer's sources
-        base = 0
-        for a, sl in zip(acts, s):
-            neuron[:, base:base + a.shape[-1], 3] = sl.mean(1)
-            neuron[:, base:base + a.shape[-1], 4] = (sl * a).mean(1)
-            base += a.shape[-1]
     off = 0
     for l, (n_w, n_b) in enumerate(arch.layer_counts()):
         src, dst = acts[l], acts[l + 1]
         last = l == arch.num_layers - 1
         terms = [(0, src, dst), (1, src, err if last else None)]        # (column, source signal, target signal)
-        if moments:
-            terms += [(2, s[l] * src, dst), (3, s[l], dst), (4, s[l] * src, err if last else None),
-                      (5, s[l], err if last else None)]
         if credit is not None:
             terms.append((2, src, credit[l]))
         mask = arch.mask(l)

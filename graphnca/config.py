@@ -3,6 +3,8 @@ whole (with the rule's :class:`~graphnca.RuleConfig` and the init's :class:`~gra
 growing and evaluating read it without importing the trainer."""
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
 
 from .data import TaskData
@@ -25,8 +27,6 @@ class TaskConfig:
     data_batch: int = 0             # examples per meta-step; 0 = the whole training set
     label_smoothing: float = 0.1    # gives the task loss a finite optimum, so a stable rule can stop growing
     grow_batch: int = 64            # examples a data-conditioned rule sees per growth step (condition="data")
-    permute: bool = False           # each meta-step permutes input features and class labels (one draw for the
-                                    # step): a data-conditioned rule cannot memorise the task, it must read the data
 
     def graph(self, sizes) -> WeightGraph:
         """The task network of layer ``sizes`` these settings describe (activation, mean-field gain)."""
@@ -48,28 +48,14 @@ class TrainConfig:
     pool_size: int = 16              # sample pool per architecture; 0 = always start from fresh states
     pool_fresh: int = 2              # fresh states in every batch (the rest come from the pool)
     pool_replace_every: int = 25     # every N meta-steps the worst pooled state gives way to a freshly grown one
-    pool_age: int = 0                # age curriculum: pooled states drawn for a batch first run U{0..N} extra
-                                     # updates without gradient, so the rule meets states far older than its
-                                     # rollouts (an option: on iris the dead zone did far more, see RESULTS.md)
     damage: int = 0                  # pooled samples per architecture hit by zero-out damage each meta-step
     damage_p: float = 0.3            # fraction of the other weights zeroed besides one whole layer
-    damage_grow: int = 0             # > 0: the damaged samples are fresh networks grown this many updates
-                                     # (no gradient) and then damaged, as `graphnca robustness` does, instead
-                                     # of pooled ones; they are not written back to the pool
-    damage_from_pool: int = 0        # with damage_grow: this many of the damaged samples are pooled states of
-                                     # every age instead (regrowth after late damage is trained too)
     grad_mode: str = "normalize"     # normalize: per-parameter unit-norm gradients; clip: global norm clip
     clip: float = 1.0
     spike_factor: float = 5.0        # roll back a step whose loss > factor * running mean ...
     spike_min_delta: float = 0.5     # ... and > running mean + this (tiny running means are not spikes)
     loss_steps: int = 5              # average the task loss over the last N rollout steps (penalises oscillation)
     stationary_weight: float = 1.0   # penalise one further update of the grown state: the rule learns to stop
-    probe_weight: float = 0.0        # add the held-out error of a closed-form ridge readout of the last hidden
-                                     # layer (graphnca.meta.probe): rewards hidden features before the readout uses them
-    probe_ridge: float = 1e-2        # that readout's ridge penalty (features are tanh outputs, O(1))
-    align_weight: float = 0.0        # add the mean over growth steps of 1 - cos(hidden-layer update, negative
-                                     # task gradient on the data batch) (graphnca.meta.align): supervises the
-                                     # direction of hidden-layer learning, which the task loss alone does not find
     grad_checkpoint: bool = True
     init_from: str | None = None     # start from this checkpoint's rule weights (same rule config except, if
                                      # wanted, step_size; optimiser, pools and step start afresh): continue a
@@ -93,13 +79,91 @@ class Config:
 
     @staticmethod
     def from_dict(d: dict) -> "Config":
-        def tup(v):
-            return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
+        """The config a checkpoint or JSON stored. Fields of options since removed are dropped where they hold
+        the value that meant "off"; any other value is one ``ValueError`` naming the field (that file's rule
+        needs the option)."""
+        d = {s: dict(d[s]) for s in ("rule", "init", "task", "train")}
+        for key, off in REMOVED_FIELDS.items():
+            section, _, name = key.partition(".")
+            if name in d[section]:
+                value = d[section].pop(name)
+                if value != off:
+                    raise ValueError(f"config field {key} = {value!r} belongs to an option this version removed "
+                                     f"(only {off!r} can be read)")
         # checkpoints older than the dead zone ran without one (whatever today's default)
-        rule = RuleConfig(**{"deadzone": 0.0, **d["rule"], "widths": tup(d["rule"]["widths"])})
-        init = InitConfig(**{**d["init"], "input_shape": tup(d["init"]["input_shape"])})
-        task = TaskConfig(**{**d["task"], "archs": tup(d["task"]["archs"])})
+        rule = RuleConfig(**{"deadzone": 0.0, **d["rule"], "widths": _tuples(d["rule"]["widths"])})
+        init = InitConfig(**{**d["init"], "input_shape": _tuples(d["init"]["input_shape"])})
+        task = TaskConfig(**{**d["task"], "archs": _tuples(d["task"]["archs"])})
         return Config(rule, init, task, TrainConfig(**d["train"]))
+
+
+# research options that did not become defaults and were removed (RESULTS.md, "What did not work"): the value
+# each had when off, which is how older files that stored them are still read
+REMOVED_FIELDS = {"rule.interaction": 0, "rule.feature_gain": 1.0, "task.permute": False,
+                  "train.probe_weight": 0.0, "train.probe_ridge": 1e-2, "train.align_weight": 0.0,
+                  "train.pool_age": 0, "train.damage_grow": 0, "train.damage_from_pool": 0}
+
+
+def _tuples(v):
+    return tuple(_tuples(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def with_fields(cfg: Config, fields: dict) -> Config:
+    """A copy of ``cfg`` with ``{"section.field": value}`` set, e.g. ``{"rule.neighbourhood": "consecutive"}``
+    (JSON lists become tuples). A named recipe is its fields, so a study's variant and a preset are the same
+    data; an unknown name is one ``ValueError``."""
+    parts = {name: dict() for name in ("rule", "init", "task", "train")}
+    for key, value in fields.items():
+        section, _, name = key.partition(".")
+        if section not in parts or name not in {f.name for f in dataclasses.fields(getattr(cfg, section))}:
+            raise ValueError(f"no config field {key!r} (fields are named section.field, sections: {sorted(parts)})")
+        parts[section][name] = _tuples(value)
+    return Config(**{s: dataclasses.replace(getattr(cfg, s), **parts[s]) for s in parts})
+
+
+_INF = math.inf
+# field: (low, high, low included, high included); counts are whole numbers, None only where the field allows it
+_RANGES = {
+    "rule.hidden_size": (0, _INF, True, False), "rule.step_size": (0, _INF, False, False),
+    "rule.fire_rate": (0, 1, False, True), "rule.deadzone": (0, _INF, True, False),
+    "init.weight_scale": (0, _INF, True, False),
+    "task.mean_field": (0, _INF, False, False), "task.data_batch": (0, _INF, True, False),
+    "task.label_smoothing": (0, 1, True, False), "task.grow_batch": (1, _INF, True, False),
+    "train.steps": (1, _INF, True, False), "train.lr": (0, _INF, False, False),
+    "train.weight_decay": (0, _INF, True, False), "train.warmup": (0, _INF, True, False),
+    "train.min_lr_ratio": (0, 1, True, True), "train.grow_steps": (0, _INF, True, False),
+    "train.batch_per_arch": (1, _INF, True, False), "train.pool_size": (0, _INF, True, False),
+    "train.pool_fresh": (0, _INF, True, False), "train.pool_replace_every": (1, _INF, True, False),
+    "train.damage": (0, _INF, True, False), "train.damage_p": (0, 1, True, True),
+    "train.clip": (0, _INF, False, False), "train.spike_factor": (1, _INF, False, False),
+    "train.spike_min_delta": (0, _INF, True, False), "train.loss_steps": (1, _INF, True, False),
+    "train.stationary_weight": (0, _INF, True, False), "train.eval_every": (0, _INF, True, False),
+    "train.eval_samples": (1, _INF, True, False), "train.checkpoint_every": (0, _INF, True, False),
+    "train.seed": (0, _INF, True, False),
+}
+_OPTIONAL = {"task.mean_field"}
+
+
+def check_ranges(cfg: Config) -> None:
+    """One ``ValueError`` naming the first field that is not a finite number in its range (NaN, inf, a negative
+    count, a probability above 1, ...), and for the rule's widths and the architectures, any that is empty."""
+    for key, (lo, hi, lo_in, hi_in) in _RANGES.items():
+        section, _, name = key.partition(".")
+        v = getattr(getattr(cfg, section), name)
+        if v is None and key in _OPTIONAL:
+            continue
+        whole = isinstance(getattr(Config(), section).__dict__[name], int) or name == "hidden_size"
+        ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+              and (v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)
+              and (not whole or float(v).is_integer()))
+        if not ok:
+            span = f"{'[' if lo_in else '('}{lo}, {'inf' if hi == _INF else hi}{']' if hi_in else ')'}"
+            raise ValueError(f"{key} must be a finite {'whole number' if whole else 'number'} in {span}, got {v!r}")
+    if not cfg.rule.widths or any(int(w) < 1 for w in cfg.rule.widths):
+        raise ValueError(f"rule.widths must list at least one positive width, got {list(cfg.rule.widths)}")
+    if not cfg.task.archs or any(len(a) < 2 or min(a) < 1 for a in cfg.task.archs):
+        raise ValueError(f"task.archs must list architectures of at least two positive layer sizes, got "
+                         f"{[list(a) for a in cfg.task.archs]}")
 
 
 def check_config(cfg: Config, data: TaskData) -> None:
@@ -112,25 +176,13 @@ def check_config(cfg: Config, data: TaskData) -> None:
                              f"inputs and {data.num_classes} outputs")
     if t.grad_mode not in ("normalize", "clip"):
         raise ValueError(f"grad_mode must be 'normalize' or 'clip', got {t.grad_mode!r}")
-    if t.pool_size and not (t.batch_per_arch - t.pool_fresh <= t.pool_size and t.pool_age >= 0
+    if t.pool_size and not (t.batch_per_arch - t.pool_fresh <= t.pool_size
                             and t.pool_fresh + t.damage <= t.batch_per_arch and t.pool_replace_every >= 1):
         raise ValueError("need batch_per_arch - pool_fresh <= pool_size, pool_fresh + damage <= batch_per_arch "
-                         "and pool_replace_every >= 1, pool_age >= 0")
-    if t.probe_weight < 0 or not t.probe_ridge > 0:
-        raise ValueError(f"need probe_weight >= 0 and probe_ridge > 0, got {t.probe_weight} and {t.probe_ridge}")
-    if t.align_weight < 0:
-        raise ValueError(f"need align_weight >= 0, got {t.align_weight}")
-    shallow = [list(a) for a in cfg.task.archs if len(a) < 3]
-    for name in ("probe_weight", "align_weight"):           # both losses score hidden layers
-        if getattr(t, name) and shallow:
-            raise ValueError(f"{name} > 0 needs a hidden layer in every architecture, got {shallow}")
-    if t.damage_grow and not (t.damage and t.pool_size):
-        raise ValueError(f"damage_grow={t.damage_grow} needs damage > 0 and a sample pool (pool_size > 0)")
-    if t.damage_grow < 0:
-        raise ValueError(f"damage_grow must be >= 0, got {t.damage_grow}")
-    if t.damage_from_pool and not (t.damage_grow and 0 < t.damage_from_pool < t.damage):
-        raise ValueError(f"damage_from_pool={t.damage_from_pool} needs damage_grow > 0 and 0 < damage_from_pool < "
-                         f"damage (without damage_grow every damaged sample is pooled)")
+                         "and pool_replace_every >= 1")
+    if t.damage and not t.pool_size:
+        raise ValueError(f"damage={t.damage} hits pooled states: it needs a sample pool (pool_size > 0)")
+    check_ranges(cfg)
     parse_schedule(t.schedule)
 
 
@@ -142,3 +194,17 @@ def preprocessing(data: TaskData) -> dict:
 
 def grow_steps(cfg: Config) -> int:
     return cfg.train.grow_steps or parse_schedule(cfg.train.schedule).max
+
+
+def meta_step_bytes(cfg: Config) -> int:
+    """Estimated peak bytes of one meta-step, counted from the sizes alone (nothing is built): the networks of
+    the batch times what autograd keeps per weight and growth step (states, the rule's activations) over the
+    longest rollout, or with ``grad_checkpoint`` the states of every step and the activations of one."""
+    r, t = cfg.rule, cfg.train
+    weights = t.batch_per_arch * sum(sum((a + 1) * b for a, b in zip(s[:-1], s[1:])) for s in cfg.task.archs)
+    d, width = 1 + r.hidden_size, max(r.widths)
+    per_step = 4 * (3 * d + 2 * width + 1)                   # float32: states and updates, activations, mask
+    steps = parse_schedule(t.schedule).max
+    kept = steps * 4 * (d + 1) + per_step if t.grad_checkpoint else steps * per_step
+    return weights * (kept + 48)                             # + the batched graph's indices
+

@@ -86,3 +86,30 @@ def to_sequential(graph: WeightGraph, w: Tensor) -> nn.Sequential:
         layers.append(lin)
         layers.extend(acts.from_spec(s) for s in arch.activations[l])
     return nn.Sequential(*layers)
+
+
+GROWN_FORMAT = "graphnca-grown"
+
+
+def grown_record(graph: WeightGraph, model: nn.Sequential, **extra) -> dict:
+    """What ``graphnca grow`` writes per network (``net_*.pt``): plain tensors and containers, loadable with
+    ``weights_only=True`` by :func:`load_grown`."""
+    return {"format": GROWN_FORMAT, "arch": graph.archs[0].to_dict(), "state_dict": model.state_dict(), **extra}
+
+
+def load_grown(path) -> nn.Sequential:
+    """The ``nn.Sequential`` of a network ``graphnca grow`` exported (``net_*.pt``), rebuilt with plain PyTorch:
+    ``graphnca.load_grown("runs/grow/net_000.pt")(x)``. No code is unpickled; a file of another kind is one
+    ``ValueError``."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:             # missing, truncated, foreign or code-carrying files
+        raise ValueError(f"{path} cannot be read as a grown network ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:120] if str(e) else 'no detail'})") from None
+    if not isinstance(obj, dict) or obj.get("format") != GROWN_FORMAT:
+        raise ValueError(f"{path} is not a network exported by graphnca grow")
+    arch = Arch.from_dict(obj["arch"])
+    model = to_sequential(WeightGraph.from_arch(arch), torch.zeros(arch.num_weights))
+    model.load_state_dict(obj["state_dict"])
+    return model
+

@@ -318,6 +318,15 @@ def batch(graphs: Sequence[WeightGraph]) -> WeightGraph:
                        ptr_w.to(dev), ptr_n.to(dev))
 
 
-def repeat(graph: WeightGraph, n: int) -> WeightGraph:
-    """``n`` copies of ``graph`` as one disjoint batch (a batch of independently grown networks)."""
+def repeat(graph: WeightGraph, n: int, max_bytes: int | None = None) -> WeightGraph:
+    """``n`` copies of ``graph`` as one disjoint batch (a batch of independently grown networks). The batch's
+    index tensors (about 48 bytes per weight) over ``max_bytes`` (default: half of this machine's memory) are
+    refused with one ``ValueError`` before anything is allocated."""
+    from .runinfo import memory_budget
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+    need, budget = 48 * n * graph.num_weights, memory_budget() if max_bytes is None else max_bytes
+    if need > budget:
+        raise ValueError(f"{n:,} copies of a {graph.num_weights:,}-weight graph need about {need / 2 ** 30:.1f} GiB "
+                         f"of indices, over the {budget / 2 ** 30:.1f} GiB budget")
     return batch([graph] * n)

@@ -7,6 +7,9 @@ For ``w: [E]`` and ``h: [E, H]`` the perception of weight ``e`` is the row
           \\overline{w}_{N_b(e)},\\ \\overline{h}_{N_b(e)} \\,\\big] \\in \\mathbb{R}^{3(1+H)}
 
 with means over the forward / backward neighbourhoods of :mod:`graphnca.line_graph` (a mean over an empty set is 0).
+With ``aggregation="mean+product"`` the means are taken of :math:`[x_k,\\ w_k x_k]` instead of :math:`x_k`, so the
+row is :math:`5(1+H)` long: a plain mean of the neighbours' states cannot tell which way a neuron's weights point
+(the mean of its outgoing weights' class codes is the same for every hidden unit), a weight-weighted mean can.
 
 Two engines compute it:
 
@@ -23,6 +26,20 @@ from torch import Tensor
 from torch_geometric.utils import scatter
 
 from .line_graph import check_neighbourhood
+
+AGGREGATIONS = {"mean": 1, "mean+product": 2}     # aggregation -> neighbour channels per state channel
+
+
+def check_aggregation(aggregation: str) -> None:
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {sorted(AGGREGATIONS)}")
+
+
+def neighbour_inputs(x: Tensor, aggregation: str = "mean") -> Tensor:
+    """What the neighbour means are taken of: the packed states ``x = [w, h]: [E, D]`` themselves, or with
+    ``"mean+product"`` also each state times its own weight, ``[E, 2D]``."""
+    check_aggregation(aggregation)
+    return x if aggregation == "mean" else torch.cat([x, x[:, :1] * x], dim=1)
 
 
 def _check(graph, w: Tensor, h: Tensor) -> None:
@@ -145,37 +162,40 @@ def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Ten
     return mean_in, mean_out                                  # siblings
 
 
-def perceive_hub(graph, x: Tensor, neighbourhood: str = "incident") -> Tensor:
-    """Hub-engine perception of packed states ``x = [w, h]: [E, 1 + H]`` -> ``[E, 3(1 + H)]`` (materialised; the
-    rule's own step never builds it, see :class:`~graphnca.MetaNCAConv`)."""
-    m_f, m_b = neuron_means(graph, x, neighbourhood)
+def perceive_hub(graph, x: Tensor, neighbourhood: str = "incident", aggregation: str = "mean") -> Tensor:
+    """Hub-engine perception of packed states ``x = [w, h]: [E, 1 + H]`` -> ``[E, 3(1 + H)]`` (``5(1 + H)`` with
+    products; materialised: the rule's own step never builds it, see :class:`~graphnca.MetaNCAConv`)."""
+    m_f, m_b = neuron_means(graph, neighbour_inputs(x, aggregation), neighbourhood)
     return torch.cat([x, edge_gather(graph, m_f), edge_gather(graph, None, m_b)], dim=1)
 
 
-def perceive_explicit(x: Tensor, edge_index_f: Tensor, edge_index_b: Tensor) -> Tensor:
+def perceive_explicit(x: Tensor, edge_index_f: Tensor, edge_index_b: Tensor, aggregation: str = "mean") -> Tensor:
     """Explicit-engine perception from line-graph edges (row 0 neighbour, row 1 node)."""
-    n = x.shape[0]
-    m_f = scatter(x[edge_index_f[0]], edge_index_f[1], dim=0, dim_size=n, reduce="mean")
-    m_b = scatter(x[edge_index_b[0]], edge_index_b[1], dim=0, dim_size=n, reduce="mean")
+    n, xn = x.shape[0], neighbour_inputs(x, aggregation)
+    m_f = scatter(xn[edge_index_f[0]], edge_index_f[1], dim=0, dim_size=n, reduce="mean")
+    m_b = scatter(xn[edge_index_b[0]], edge_index_b[1], dim=0, dim_size=n, reduce="mean")
     return torch.cat([x, m_f, m_b], dim=1)
 
 
 def perceive(graph, w: Tensor, h: Tensor, neighbourhood: str = "incident", engine: str = "hub",
-             max_bytes: float = 2 ** 30) -> Tensor:
-    """Perception ``[E, 3(1 + H)]`` of every weight (see the module docstring for the row layout).
+             max_bytes: float = 2 ** 30, aggregation: str = "mean") -> Tensor:
+    """Perception ``[E, 3(1 + H)]`` (``[E, 5(1 + H)]`` with products) of every weight (see the module docstring
+    for the row layout).
 
     Args:
         graph: a :class:`~graphnca.WeightGraph` (a single network or a batch).
         w: ``[E]`` weights. h: ``[E, H]`` hidden states.
         neighbourhood: ``"incident"``, ``"consecutive"`` or ``"siblings"``.
         engine: ``"hub"`` (O(E)) or ``"explicit"`` (builds the line graph; refused over ``max_bytes``).
+        aggregation: ``"mean"`` or ``"mean+product"`` (see the module docstring).
     """
     _check(graph, w, h)
     check_neighbourhood(neighbourhood)
+    check_aggregation(aggregation)
     x = torch.cat([w.unsqueeze(1), h], dim=1)                # [E, 1 + H]
     if engine == "hub":
-        return perceive_hub(graph, x, neighbourhood)
+        return perceive_hub(graph, x, neighbourhood, aggregation)
     if engine == "explicit":
         ei_f, ei_b = graph.line_graph(neighbourhood, max_bytes=max_bytes)
-        return perceive_explicit(x, ei_f, ei_b)
+        return perceive_explicit(x, ei_f, ei_b, aggregation)
     raise ValueError(f"unknown perception engine {engine!r}; choose 'hub' or 'explicit'")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import platform
@@ -107,39 +108,142 @@ def to_jsonable(obj):
     return obj
 
 
-def claim_output(out, stems, force: bool = False, patterns=()) -> list[Path]:
-    """Make ``out`` ready for a run that writes ``STEM.json`` / ``STEM.png`` (and files matching ``patterns``).
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
-    Files of an earlier run there are refused with one ``ValueError`` naming them, or with ``force`` removed
-    first, so that no stale file of the old run stays beside the new one; the new run's JSON, written last,
-    records which files belong to it. Returns the files removed.
-    """
+
+def check_writable(out) -> None:
+    """Create folder ``out`` if needed and prove it can be written (a file created and removed), before any work:
+    one ``ValueError`` naming it otherwise."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"--out {out} cannot be written ({e.strerror or type(e).__name__}); choose another "
+                         f"folder") from None
+
+
+class OutputLock:
+    """``OUT/.graphnca.lock`` holding this process's PID while a run writes there: a second run into the same
+    folder is refused with one ``ValueError`` naming the first one's PID (a lock left by a process that is gone is
+    taken over)."""
+
+    def __init__(self, out):
+        self.path = Path(out) / ".graphnca.lock"
+        self.held = False
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise ValueError(f"{self.path.parent} is in use by another graphnca run (PID {pid}); wait for "
+                                     f"it to finish or choose another --out") from None
+                self.path.unlink(missing_ok=True)          # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise ValueError(f"could not lock {self.path.parent}")
+
+    def __exit__(self, *exc):
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+class SetAside:
+    """An earlier run's result files in ``--out``, moved into ``OUT/.replaced-PID/`` for a ``--force`` run:
+    :meth:`restore` puts them back (the new run failed), :meth:`discard` deletes them (it succeeded). Nothing of
+    the earlier run is lost to a run that fails."""
+
+    def __init__(self, files: list[Path], out: Path):
+        self.out, self.dir, self.moved = Path(out), Path(out) / f".replaced-{os.getpid()}", []
+        for p in files:
+            dest = self.dir / p.relative_to(self.out)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, dest)
+            self.moved.append((p, dest))
+
+    def restore(self) -> None:
+        for p, dest in self.moved:
+            if dest.exists():
+                p.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(dest, p)
+        self._drop_dir()
+
+    def discard(self) -> None:
+        for _, dest in self.moved:
+            dest.unlink(missing_ok=True)
+        self._drop_dir()
+
+    def _drop_dir(self) -> None:
+        if self.dir.exists():
+            for d in sorted((p for p in self.dir.rglob("*") if p.is_dir()), reverse=True):
+                d.rmdir()
+            self.dir.rmdir()
+
+
+def earlier_results(out, stems, patterns=()) -> list[Path]:
+    """The files of an earlier run in ``out``: ``STEM.json`` / ``STEM.png`` and files matching ``patterns``."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
     old = [out / f"{s}{ext}" for s in stems for ext in (".json", ".png")]
-    old = [p for p in old if p.exists()] + sorted(p for pat in patterns for p in out.glob(pat))
+    return [p for p in old if p.exists()] + sorted(p for pat in patterns for p in out.glob(pat))
+
+
+def claim_output(out, stems, force: bool = False, patterns=()) -> list[Path]:
+    """The files of an earlier run in ``out`` (:func:`earlier_results`) that a new run there would replace: one
+    ``ValueError`` naming them unless ``force``, in which case they are returned for the caller to set aside
+    (:class:`SetAside`), so that no stale file of the old run stays beside the new one."""
+    out = Path(out)
+    old = earlier_results(out, stems, patterns)
     if old and not force:
         names = ", ".join(str(p.relative_to(out)) for p in old[:6]) + (f", ... ({len(old)} files)" if len(old) > 6
                                                                        else "")
         raise ValueError(f"{out} already holds results of another run ({names}); pass --force to replace them "
                          f"or choose another --out")
-    for p in old:
-        p.unlink()
     return old
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True               # someone else's live process
+    return True
+
+
 def _clean_stale(path: Path) -> None:
-    """Remove temporary files an interrupted write of ``path`` left behind."""
+    """Remove temporary files an interrupted write of ``path`` left behind: only those of processes that are gone,
+    never a file another live process is writing."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        tmp.unlink(missing_ok=True)
+        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
 
 
 def _atomic(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

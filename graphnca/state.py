@@ -137,6 +137,8 @@ def init_state(graph: WeightGraph, hidden_size: int, cfg: InitConfig | None = No
                generator: torch.Generator | None = None) -> State:
     """A fresh :class:`State` for every network in ``graph``."""
     cfg = cfg or InitConfig()
+    if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 0:
+        raise ValueError(f"hidden_size must be a whole number >= 0, got {hidden_size!r}")
     if cfg.hidden_init not in HIDDEN_INITS:
         raise ValueError(f"unknown hidden_init {cfg.hidden_init!r}; choose one of {HIDDEN_INITS}")
     w = init_weights(graph, cfg.weight_init, generator) * cfg.weight_scale

@@ -1,5 +1,4 @@
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
@@ -33,7 +32,7 @@ def test_corrupt_foreign_code_and_missing(tmp_path):
         load_checkpoint(foreign)
     code = tmp_path / "code.pt"
     code.write_bytes(pickle.dumps(Evil()))
-    with pytest.raises(ValueError, match="is not a checkpoint: weights_only loading cannot read it"):
+    with pytest.raises(ValueError, match="is not a checkpoint \(not a torch.save archive"):
         load_checkpoint(code)
     with pytest.raises(ValueError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.pt")
@@ -70,21 +69,3 @@ def test_export_rule_is_small_grows_and_refuses_resume(tmp_path):
         export_rule(tmp_path / "norule.pt", tmp_path / "x.pt")
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "rules")
-                                        .glob("*.pt")), ids=lambda p: p.name)
-def test_shipped_rules_load_and_step(path):
-    """The shipped rules (README, RESULTS.md) load without unpickling code and run one data-conditioned step."""
-    import graphnca
-    from graphnca.experiments.common import load_rule
-    conv, cfg = load_rule(path)
-    assert load_checkpoint(path)["rule_only"]
-    # fitted rules: xor, MNIST; per-example credit: MNIST
-    assert (cfg.task.task, cfg.rule.condition) in {("mnist", "data"), ("xor", "moments"), ("mnist", "moments"),
-                                                   ("mnist", "feedback")}
-    n_in, n_out = cfg.task.archs[0][0], cfg.task.archs[0][-1]
-    g = graphnca.WeightGraph.from_sizes([n_in, 5, n_out], activation=cfg.task.activation)
-    state = graphnca.init_state(g, conv.hidden_size, cfg.init)
-    x, y = torch.rand(8, n_in), torch.randint(0, n_out, (8,))
-    with torch.no_grad():
-        out = graphnca.rollout(conv, g, state, 2, data=lambda: (x, y))
-    assert torch.isfinite(out.w).all() and not torch.equal(out.w, state.w)

@@ -8,7 +8,7 @@ import torch
 
 from graphnca.checkpoint import load_checkpoint, save_checkpoint
 from graphnca.cli import main
-from graphnca.experiments import load_grown
+from graphnca import load_grown
 from graphnca.testing import write_fake_idx
 
 TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--experimental", "pool_fresh=1",
@@ -79,12 +79,12 @@ def test_train_time_limit_stops_cleanly_and_resumes_exactly(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
-def test_train_xor_with_the_alignment_loss(tmp_path):
+def test_train_xor_with_a_data_conditioned_rule(tmp_path):
     out = tmp_path / "xor"
-    assert main(["train", "--task", "xor", "--condition", "data", "--experimental", "permute=true", "--experimental", "align_weight=1",
-                 "--out", str(out), "--arch", "8,5,2", *TINY_TRAIN]) == 0
+    assert main(["train", "--task", "xor", "--condition", "data", "--out", str(out), "--arch", "8,5,2",
+                 *TINY_TRAIN]) == 0
     history = read_json(out / "train.json")["history"]
-    assert len(history) == 3 and all(0 <= r["align"] <= 2 for r in history)
+    assert len(history) == 3 and all(r["loss"] > 0 for r in history)
     assert main(["grow", "--rule", str(out / "checkpoint.pt"), "--arch", "8,4,4,2", "--samples", "2", "--steps", "3",
                  "--out", str(tmp_path / "g")]) == 0
     assert read_json(tmp_path / "g" / "grow.json")["task"] == "xor"
@@ -166,7 +166,7 @@ def test_heatmap_third_layer_grows_the_deeper_networks(iris_rule, tmp_path, caps
     assert h["third"] == 5 and h["grown_mean"][0][0] == pytest.approx(g["summary"]["mean"], abs=1e-6)
     assert (tmp_path / "h" / "heatmap.png").stat().st_size > 0
     fails_with(capsys, ["heatmap", "--rule", str(iris_rule), "--hidden", "3", "--third", "0",
-                        "--out", str(tmp_path / "bad")], "third hidden layer must have >= 1 unit, got 0")
+                        "--out", str(tmp_path / "bad")], "argument --third: must be >= 1, got 0")
 
 
 def test_heatmap_step_scales_grow_what_grow_grows(iris_rule, tmp_path, capsys, monkeypatch):
@@ -292,9 +292,20 @@ def test_robustness_warns_when_rules_grow_for_different_counts(iris_rule, tmp_pa
         assert main([*args, "--steps", "3", "--after", "2", "--out", str(tmp_path / "r3")]) == 0
 
 
-def test_demo_tiny(tmp_path):
-    assert main(["demo", "--out", str(tmp_path), "--steps", "2", "--samples", "2", "--updates", "20"]) == 0
-    assert (tmp_path / "stability" / "stability.json").exists() and (tmp_path / "damage" / "train.json").exists()
+def test_demo_tiny_writes_its_table_and_every_png(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--steps", "2", "--samples", "2", "--updates", "20",
+                 "--hidden", "10,30", "--grid-samples", "1"]) == 0
+    out = capsys.readouterr().out
+    demo = read_json(tmp_path / "demo.json")
+    assert [r["source"] for r in demo["rows"]][:3] == [0.848, 965, 13]
+    assert "MNIST grid mean" in out and "0.848" in out and "965" in out        # the one rounded table
+    for png in demo["figures"]:
+        assert (tmp_path / png).stat().st_size > 1000 and png in out
+    assert {"grid/heatmap.png", "stability/stability.png", "robustness/robustness.png", "demo.png"} <= set(
+        demo["figures"])
+    grid = read_json(tmp_path / "grid" / "heatmap.json")
+    assert grid["rule"] == "mnist" and grid["samples"] == 1 and len(grid["grown_mean"]) == 2
+    assert grid["rule_file"]["meta_step"] > 0 and len(grid["rule_file"]["sha256"]) == 64
 
 
 def test_mnist_offline_from_idx_folder(tmp_path):
@@ -352,7 +363,7 @@ def test_export_then_grow_with_another_grow_batch(tmp_path, capsys):
     data = read_json(tmp_path / "g" / "grow.json")
     assert data["grow_batch"] == 16 and data["summary"]["adam_batch_size"] == 16
     fails_with(capsys, ["grow", "--rule", str(small), "--data-root", str(tmp_path / "mnist"), "--arch", "784,7,10",
-                        "--grow-batch", "0", "--out", str(tmp_path / "g0")], "grow_batch must be >= 1")
+                        "--grow-batch", "0", "--out", str(tmp_path / "g0")], "argument --grow-batch: must be >= 1")
 
 
 def test_rule_labels_tell_exported_rules_of_one_folder_apart():

@@ -9,7 +9,7 @@ from graphnca.conditioning import DataStream, data_features
 from graphnca.convert import to_sequential
 from graphnca.grow import grow
 from graphnca.nn import MetaNCAConv
-from graphnca.rollout import rollout
+from graphnca.grow import rollout
 from graphnca.state import InitConfig, State, init_state
 from graphnca.testing import assert_permutation_equivariant, node_permutation
 
@@ -39,25 +39,21 @@ def _neuron_outputs(mods, x):
     return outs, slopes
 
 
-def reference_features(graph, w, x, y, moments=False):
-    """Brute force: every neuron's output (and slope) on every example ``[B, N]``, then the features per weight."""
+def reference_features(graph, w, x, y):
+    """Brute force: every neuron's output on every example ``[B, N]``, then the features per weight."""
     out = []
     for g, wg in zip(graph.unbatch(), graph.split(w)):
         arch, mods, B = g.archs[0], list(to_sequential(g, wg)), x.shape[0]
-        outs, slopes = _neuron_outputs(mods, x)
+        outs, _ = _neuron_outputs(mods, x)
         probs = torch.softmax(outs[-1], 1)
         bias = [torch.ones(B, arch.num_layers)] if arch.bias else []
         A = torch.cat([x, *outs[:-1], probs, *bias], 1)                       # [B, N]
-        S = torch.cat([torch.ones_like(x), *slopes[:-1], torch.zeros_like(probs), *[0 * b for b in bias]], 1)
         err = torch.zeros_like(A)
         c = arch.sizes[-1]
         err[:, sum(arch.sizes) - c:sum(arch.sizes)] = probs - nn.functional.one_hot(y, c).float()
-        s, d, e, sl = A[:, g.src], A[:, g.dst], err[:, g.dst], S[:, g.src]
+        s, d, e = A[:, g.src], A[:, g.dst], err[:, g.dst]
         sd = lambda a: (a - a.mean(0)).pow(2).mean(0).sqrt()          # noqa: E731  population std, by hand
         cols = [s.mean(0), sd(s), d.mean(0), sd(d), e.mean(0), (s * d).mean(0), (s * e).mean(0)]
-        if moments:
-            cols += [sl.mean(0), (sl * s).mean(0), (sl * s * d).mean(0), (sl * d).mean(0), (sl * s * e).mean(0),
-                     (sl * e).mean(0)]
         out.append(torch.stack(cols, 1))
     return torch.cat(out)
 
@@ -76,43 +72,13 @@ def test_features_match_brute_force_on_mixed_batches(g):
     # a batch's features are its members' features, stacked
     singles = [data_features(m, wm, x, y) for m, wm in zip(big.unbatch(), big.split(w))]
     torch.testing.assert_close(f, torch.cat(singles), atol=1e-6, rtol=0)
-    # the moments: the same seven first, then six slope-weighted co-activities
-    m = data_features(big, w, x, y, condition="moments")
-    assert m.shape == (big.num_weights, 13) and torch.equal(m[:, :7], f)
-    torch.testing.assert_close(m, reference_features(big, w, x, y, moments=True), atol=1e-5, rtol=1e-5)
 
 
-def test_moments_give_the_regressed_credit_of_the_last_hidden_layer():
-    # the module docstring's claim: from the moments of a neuron's outgoing weights, sum_k W_kj (<s a eps_k> -
-    # <s eps_k> mu_j) / var_j is exactly the regression slope on a_j of its backpropagated credit delta_j
-    g = graphnca.WeightGraph.from_sizes([5, 6, 3], activation="tanh")
-    w, x, y = torch.randn(g.num_weights), torch.randn(40, 5), torch.randint(3, (40,))
-    f = data_features(g, w, x, y, condition="moments")
-    out = g.layer == 1
-    out_w = out & (g.src < 11)                                         # weights from hidden neurons 5..10
-    W = w[out_w].view(3, 6)
-    mu, var = f[out_w, 0].view(3, 6)[0], f[out_w, 1].view(3, 6)[0] ** 2
-    alpha = (W * (f[out_w, 11].view(3, 6) - f[out_w, 12].view(3, 6) * mu)).sum(0) / var
-    # per-example credit by autograd (the reference only the test may use)
-    mods = to_sequential(g, w)
-    a = mods[1](mods[0](x)).detach().requires_grad_(True)              # [B, 6] hidden outputs
-    z = mods[2](a)
-    loss = nn.functional.cross_entropy(z, y, reduction="sum")
-    (dz,) = torch.autograd.grad(loss, a)                              # sum_k W_kj eps_k per example
-    delta = dz * (1 - a.detach() ** 2)                                # times tanh's slope
-    a = a.detach()
-    slope = ((delta - delta.mean(0)) * (a - a.mean(0))).mean(0) / a.var(0, unbiased=False)
-    torch.testing.assert_close(alpha, slope, atol=1e-5, rtol=1e-4)
-    # the seven data features alone give a different number (no slope weighting)
-    seven = (W * (f[out_w, 6].view(3, 6) - f[out_w, 4].view(3, 6) * mu)).sum(0) / var
-    assert not torch.allclose(seven, slope, atol=1e-3)
-
-
-@pytest.mark.parametrize("condition, interaction", [("data", 0), ("moments", 0), ("moments", 5), ("feedback", 0)])
-def test_paths_agree_and_rule_is_equivariant(condition, interaction):
+@pytest.mark.parametrize("condition, aggregation", [("data", "mean"), ("data", "mean+product"), ("feedback", "mean")])
+def test_paths_agree_and_rule_is_equivariant(condition, aggregation):
     g = graphnca.batch([graphnca.WeightGraph.from_sizes([4, 5, 3, 3], activation="tanh"),
                         graphnca.WeightGraph.from_sizes([4, 6, 3], masks=[torch.rand(6, 4) < 0.6, None])])
-    conv = conditioned(condition=condition, interaction=interaction)
+    conv = conditioned(condition=condition, aggregation=aggregation)
     x = torch.randn(g.num_weights, 4)
     data = (torch.randn(8, 4), torch.randint(3, (8,)))
     ref = conv(x, graph=g, data=data)                                    # autograd path (parameters need grad)
@@ -153,8 +119,6 @@ def test_feedback_credit_is_backprop_when_the_messages_are_the_weights():
     state = torch.randn(big.num_weights, 4)
     raw = data_features(big, state[:, 0], x, y, condition="feedback", feedback=state[:, -1])
     torch.testing.assert_close(conv.features(big, state, (x, y)), raw)
-    loud = conditioned(condition="feedback", feature_gain=10.0)          # the gain scales what the rule reads
-    torch.testing.assert_close(loud.features(big, state, (x, y)), 10.0 * raw)
 
 
 def _relabel_inputs_and_classes(g, gen):
@@ -192,7 +156,7 @@ def _update(conv, g, x, data):
         return conv(x, graph=g, data=data) - x
 
 
-@pytest.mark.parametrize("condition", ["data", "moments"])
+@pytest.mark.parametrize("condition", ["data"])
 def test_locality_input_a_weight_cannot_see(condition):
     # input 0 reaches hidden unit 0 only; weights that touch neither input 0, hidden 0 nor an output cannot see it
     mask = torch.ones(3, 4, dtype=torch.bool)
@@ -210,7 +174,7 @@ def test_locality_input_a_weight_cannot_see(condition):
     assert not torch.allclose(d0[~blind], d1[~blind])    # and the change is visible where it may be
 
 
-@pytest.mark.parametrize("condition", ["data", "moments"])
+@pytest.mark.parametrize("condition", ["data"])
 def test_labels_reach_only_weights_into_outputs(condition):
     # the error exists at output neurons only: a hidden weight's first update cannot depend on the labels
     g = graphnca.WeightGraph.from_sizes([4, 5, 4, 3], activation="tanh")
@@ -272,13 +236,13 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="condition 'none' has no data features"):
         data_features(g, x[:, 0], *data, condition="none")
     with pytest.raises(ValueError, match="features must be"):
-        conditioned(condition="moments")(x, graph=g, features=torch.zeros(g.num_weights, 7))
+        conditioned(condition="feedback")(x, graph=g, features=torch.zeros(g.num_weights, 7))
     with pytest.raises(ValueError, match="needs data="):
         rollout(conditioned(), g, State.unpack(x), 2)
     with pytest.raises(ValueError, match="extra inputs"):
         MetaNCAConv(condition="data", rule=graphnca.LocalRule(3))
-    with pytest.raises(ValueError, match="feature_gain must be positive"):
-        conditioned(feature_gain=0.0)
+    with pytest.raises(ValueError, match="unknown condition"):
+        MetaNCAConv(condition="moments")             # an option this version removed
     with pytest.raises(ValueError, match="needs hidden_size >= 1"):
         MetaNCAConv(hidden_size=0, condition="feedback")
     with pytest.raises(ValueError, match="needs feedback="):

@@ -43,16 +43,3 @@ def test_from_config_and_bad_deadzone():
     with pytest.raises(ValueError, match="deadzone >= 0"):
         LocalRule(deadzone=float("nan"))
 
-
-def test_interaction_units_are_products_of_two_linear_maps():
-    rule = LocalRule(hidden_size=2, widths=(6, 5), interaction=3)
-    assert torch.equal(rule(torch.randn(4, rule.in_dim)), torch.zeros(4, 3))    # still the identity dynamics
-    for p in rule.parameters():
-        torch.nn.init.normal_(p, std=0.5)
-    p = torch.randn(7, rule.in_dim)
-    z = rule.first(p)                                                   # [7, 6 + 2 * 3]
-    hidden = torch.cat([torch.relu(z[:, :6]), z[:, 6:9] * z[:, 9:]], dim=1)
-    torch.testing.assert_close(rule(p), rule.step_size * torch.tanh(rule.rest[1:](hidden)))
-    assert rule.rest[1].in_features == 9 and LocalRule.from_config(RuleConfig(interaction=4)).interaction == 4
-    with pytest.raises(ValueError, match="interaction >= 0"):
-        LocalRule(interaction=-1)

@@ -1,36 +1,15 @@
 """Reference learners on weight graphs: backprop, sign symmetry, feedback alignment (see the package docstring)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
-from ..forward import layer_outputs, layer_params, task_forward
+from ..conditioning import DataStream, backward_credit
+from ..forward import layer_outputs, task_forward
 from ..graph import Arch, WeightGraph, repeat
 from ..state import init_weights
 
-if TYPE_CHECKING:
-    from ..conditioning import DataStream
-
 LEARNERS = ("backprop", "sign", "feedback")
-
-
-def backward_credit(arch: Arch, fb: Tensor, err: Tensor, slopes: list[Tensor], normalise: bool = False) -> list[Tensor]:
-    r"""Per layer ``l``, the per-example credit ``[k, B, sizes[l + 1]]`` of its target neurons: the output error
-    ``err [k, B, C]`` passed back through feedback weights ``fb [k, E_a]`` (laid out as the forward weights),
-    :math:`\delta_l = (\delta_{l+1} B_{l+1}) \odot f'(z_l)`. With ``fb = w`` this is backprop's credit.
-    ``normalise`` divides each neuron's sum by the square root of its fan-out (width-independent scale)."""
-    back = layer_params(arch, fb)                                      # per layer (B [k, out, in], bias part)
-    credit = [err]
-    for l in range(arch.num_layers - 1, 0, -1):
-        step = credit[0] @ back[l][0]                                  # [k, B, sizes[l]]
-        if normalise:
-            mask = arch.mask(l)
-            fan = torch.full((arch.sizes[l],), float(arch.sizes[l + 1])) if mask is None else mask.sum(0).float()
-            step = step * fan.clamp_min(1.0).rsqrt().to(err.device)
-        credit.insert(0, step * slopes[l - 1])
-    return credit
 
 
 def loss_gradient(graph: WeightGraph, w: Tensor, x: Tensor, y: Tensor) -> Tensor:

@@ -1,11 +1,5 @@
-"""The paper's experiments and the CLI commands built on them; each writes JSON + a PNG drawn from it."""
-from .demo import demo
-from .export import grow_command, load_grown
-from .heatmap import heatmap
-from .robustness import robustness
-from .stability import stability
-from .summary import format_summary
-from .train_cmd import train_command
+"""The source's experiments and the CLI commands built on them; each writes JSON + a PNG drawn from it.
 
-__all__ = ["demo", "format_summary", "grow_command", "heatmap", "load_grown", "robustness", "stability",
-           "train_command"]
+One module per command (``demo``, ``train_cmd``, ``export`` for ``grow``, ``heatmap``, ``stability``,
+``robustness``); import the function from its module, e.g. ``from graphnca.experiments.heatmap import heatmap``.
+"""

@@ -8,12 +8,21 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..data import TaskData, load_task
+from ..data import TaskData, load_task, load_test_set
 from ..grow import growth_data
 from ..nn.metanca_conv import MetaNCAConv
-from ..runinfo import run_metadata, save_figure, write_json
+from ..runinfo import file_sha256, run_metadata, save_figure, write_json
 from ..schedules import StepSchedule
 from ..config import Config, grow_steps
+
+
+def rule_provenance(path) -> dict:
+    """Which rule file a result came from: its name as given, the file, its sha256 and its meta-step."""
+    from ..pretrained import rule_path
+    file = rule_path(path)
+    ck = load_checkpoint(file)
+    return {"rule": str(path), "file": str(Path(file).resolve()), "sha256": file_sha256(file),
+            "meta_step": ck.get("step"), "made_by": (ck.get("provenance") or {}).get("made_by", "meta-trained")}
 
 
 def load_rule(path) -> tuple[MetaNCAConv, Config]:
@@ -31,12 +40,13 @@ def load_rule(path) -> tuple[MetaNCAConv, Config]:
     return conv, cfg
 
 
-def rule_and_task(path, data_root=None, device="cpu", arch=None):
+def rule_and_task(path, data_root=None, device="cpu", arch=None, test_only: bool = False):
     """``(conv, cfg, data, graph)``: a trained rule, its task data and ``arch`` (default: its first meta-training
-    architecture), all on ``device`` (a resolved :class:`torch.device`)."""
-    from ..graph import WeightGraph
+    architecture), all on ``device`` (a resolved :class:`torch.device`). ``test_only``: a data-free rule's scoring
+    data alone (:func:`scoring_data`)."""
     conv, cfg = load_rule(path)
-    data = task_data(cfg, data_root=data_root).to(device)
+    only = test_only and conv.rule.extra_inputs == 0
+    data = (scoring_data(path, cfg, data_root) if only else task_data(cfg, data_root=data_root)).to(device)
     arch = tuple(arch or cfg.task.archs[0])
     if len(arch) < 2 or arch[0] != data.num_features or arch[-1] != data.num_classes:
         raise ValueError(f"architecture {list(arch)} does not fit {data.name} ({data.num_features} inputs, "
@@ -54,12 +64,22 @@ def rule_label(cfg: Config, path) -> str:
 
 
 def task_data(cfg: Config, task: str | None = None, data_root: str | None = None) -> TaskData:
-    task = task or cfg.task.task
-    # the rule's own data folder serves only the rule's own task, and only where it exists (a shipped rule was
-    # trained on another machine: without the folder, torchvision downloads the data)
-    if data_root is None and task == cfg.task.task and cfg.task.data_root and Path(cfg.task.data_root).is_dir():
-        data_root = cfg.task.data_root
-    return load_task(task, data_root, seed=cfg.train.seed)
+    """The data a command evaluates (and a conditioned rule grows) on: ``data_root``, else torchvision's download.
+    A rule's own training folder is never used: its path belongs to the machine it was trained on."""
+    return load_task(task or cfg.task.task, data_root, seed=cfg.train.seed)
+
+
+def scoring_data(path, cfg: Config, data_root: str | None = None) -> TaskData:
+    """Only the test split of the rule's image task, standardised as the rule was trained (its stored
+    preprocessing), with no training split: enough to score a data-free rule's networks, and offline for MNIST
+    (:func:`graphnca.data.load_test_set` falls back to the copy that ships with the package)."""
+    from ..pretrained import rule_path
+    pre = load_checkpoint(rule_path(path)).get("preprocessing") or {}
+    if cfg.task.task not in ("mnist", "fashion-mnist") or pre.get("mean") is None:
+        return task_data(cfg, data_root=data_root)
+    x, y = load_test_set(cfg.task.task, data_root)
+    x = (x - pre["mean"]) / pre["std"]
+    return TaskData(cfg.task.task, x[:0], y[:0], x, y, 10, (28, 28), pre["mean"], pre["std"])
 
 
 def check_step_scales(step_scale: float, hidden_state_scale: float | None) -> None:

@@ -3,28 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from torch import nn
 from tqdm.auto import tqdm
 
-from ..convert import to_sequential
-from ..graph import Arch, WeightGraph
+from ..convert import grown_record, to_sequential
 from ..grow import accuracy, grow_scheduled, growth_scale
 from ..pretrained import fold_standardisation
 from ..runinfo import resolve_device, write_torch
-from .common import check_step_scales, finish, generator, growth_stream, load_rule, scheduled_steps, task_data
+from .common import (check_step_scales, finish, generator, growth_stream, load_rule, rule_provenance,
+                     scheduled_steps, task_data)
 from .heatmap import train_adam
-
-
-def load_grown(path) -> nn.Sequential:
-    """Rebuild an exported grown network with plain PyTorch (no code is unpickled)."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(obj, dict) or obj.get("format") != "graphnca-grown":
-        raise ValueError(f"{path} is not a network exported by graphnca grow")
-    arch = Arch.from_dict(obj["arch"])
-    model = to_sequential(WeightGraph.from_arch(arch), torch.zeros(arch.num_weights))
-    model.load_state_dict(obj["state_dict"])
-    return model
 
 
 def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=None, seed=0,
@@ -79,8 +66,7 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
         if data.mean is not None:       # exported networks take raw inputs (MNIST: pixels in [0, 1])
             fold_standardisation(model[0], data.mean, data.std)
         path = out / f"net_{i:03d}.pt"
-        write_torch(path, {"format": "graphnca-grown", "arch": graph.archs[0].to_dict(),
-                           "state_dict": model.state_dict(), "test_accuracy": acc[i].item()})
+        write_torch(path, grown_record(graph, model, test_accuracy=acc[i].item()))
         files.append(path.name)
     summary = {"mean": acc.mean().item(), "min": acc.min().item(), "max": acc.max().item(),
                "condition": cfg.rule.condition, "trained_on": cfg.task.task}
@@ -90,7 +76,8 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
                            max_batches=steps) for i in range(min(samples, 10))]
         summary |= {"adam_batches": steps, "adam_batch_size": cfg.task.grow_batch,
                     "adam_mean": sum(adam) / len(adam), "adam_min": min(adam)}
-    record = {"rule": str(rule), "arch": list(arch), "task": data.name, "samples": samples, "steps": steps,
+    record = {"rule": str(rule), "rule_file": rule_provenance(rule), "arch": list(arch), "task": data.name,
+              "samples": samples, "steps": steps,
               "exported_inputs": "raw" if data.mean is not None else "as the task data",
               "step_schedule": None if step_schedule is None else str(schedule),
               "seed": seed, "grow_batch": cfg.task.grow_batch, "step_scale": step_scale,
@@ -103,11 +90,15 @@ def grow_command(rule, arch, out, samples=10, steps=None, task=None, data_root=N
 
     def plot(d, plt):
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.hist(d["accuracy"], bins=20, label="grown")
+        lo, hi = min(d["accuracy"] + (d.get("adam_same_batches") or [])), max(d["accuracy"] + (
+            d.get("adam_same_batches") or []))
+        bins = [lo + (hi - lo) * k / 20 for k in range(21)] if hi > lo else [lo - 0.005, hi + 0.005]
+        ax.hist(d["accuracy"], bins=bins, label="grown")
         if d.get("adam_same_batches"):
-            ax.hist(d["adam_same_batches"], bins=20, alpha=0.6, label=f"Adam, {d['steps']} batches")
+            ax.hist(d["adam_same_batches"], bins=bins, alpha=0.6, label=f"Adam, {d['steps']} batches")
             ax.legend(fontsize=7)
         ax.set(xlabel="test accuracy", ylabel="networks",
-               title=f"{'-'.join(map(str, d['arch']))} grown in {d['steps']} steps ({d['task']})")
+               title=f"rule {Path(d['rule']).name}: {len(d['accuracy'])} x {'-'.join(map(str, d['arch']))} grown "
+                     f"in {d['steps']} steps ({d['task']}), mean {sum(d['accuracy']) / len(d['accuracy']):.3f}")
         return fig
     return finish(out, "grow", record, plot, device)["summary"]

@@ -9,10 +9,10 @@ from tqdm.auto import tqdm
 from ..damage import zero_out
 from ..graph import repeat
 from ..grow import accuracy, fresh_states
-from ..rollout import rollout
+from ..grow import rollout
 from ..runinfo import resolve_device
 from ..state import State
-from .common import default_steps, finish, generator, growth_stream, rule_and_task, rule_label
+from .common import default_steps, finish, generator, growth_stream, rule_and_task, rule_label, rule_provenance
 
 
 @torch.no_grad()
@@ -52,12 +52,12 @@ def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int 
     device = resolve_device(device)
     results = []
     for path in rules:
-        conv, cfg, data, graph = rule_and_task(path, data_root, device, arch)
+        conv, cfg, data, graph = rule_and_task(path, data_root, device, arch, test_only=True)
         n = default_steps(cfg, steps)
         res = damage_curve(conv, graph, cfg, data, n, after if after is not None else 2 * n, p, samples, seed,
                            progress)
-        results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(graph.archs[0].sizes),
-                        **res})
+        results.append({"rule": str(path), "rule_file": rule_provenance(path), "label": rule_label(cfg, path),
+                        "arch": list(graph.archs[0].sizes), **res})
     counts = sorted({r["damage_at"] for r in results})
     if len(counts) > 1:      # each rule grew for its own schedule's maximum: their curves are not comparable
         warnings.warn(f"the rules grew for different step counts before damage ({counts}); pass --steps N to "
@@ -67,12 +67,18 @@ def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int 
                                              "updates_to_99pct", "recovered_within_growth_steps")} for r in results]}
 
     def plot(d, plt):
+        """The source's Figure 3: accuracy against updates, the damage marked, the 99 % target dashed."""
         fig, ax = plt.subplots(figsize=(7, 4))
-        for r in d["results"]:
-            ax.plot(range(1, len(r["accuracy"]) + 1), r["accuracy"], lw=1, label=r["label"])
-            ax.axvline(r["damage_at"] + 0.5, color="grey", ls=":")
-        ax.set(xlabel="updates", ylabel="mean test accuracy",
-               title=f"zero-out of one layer + {d['p']:.0%} of weights ({d['samples']} networks)")
-        ax.legend(fontsize=7)
+        for k, r in enumerate(d["results"]):
+            line, = ax.plot(range(1, len(r["accuracy"]) + 1), r["accuracy"], lw=1.2, marker=".", ms=3,
+                            label=f"{r['label']} {'-'.join(map(str, r['arch']))}: back to 99 % after "
+                                  f"{r['updates_to_99pct'] or 'no'} updates")
+            ax.axhline(0.99 * r["before"], color=line.get_color(), ls="--", lw=0.7)
+        for at in sorted({r["damage_at"] for r in d["results"]}):
+            ax.axvline(at + 0.5, color="red", ls=":", lw=1.2,
+                       label=f"damage after update {at}: one layer + {d['p']:.0%} of the other weights zeroed")
+        ax.set(xlabel="updates (growth, then regrowth)", ylabel=f"mean test accuracy ({d['samples']} networks)",
+               ylim=(0, 1), title="zero-out and regrowth (dashed: 99 % of the accuracy before damage)")
+        ax.legend(fontsize=6, loc="lower right")
         return fig
     return finish(out, "robustness", record, plot, device)["summary"]

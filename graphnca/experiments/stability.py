@@ -6,10 +6,10 @@ from tqdm.auto import tqdm
 
 from ..graph import WeightGraph, repeat
 from ..grow import fresh_states, loss_and_accuracy
-from ..rollout import rollout
+from ..grow import rollout
 from ..runinfo import resolve_device
 from ..state import State
-from .common import finish, generator, growth_stream, rule_and_task, rule_label
+from .common import finish, generator, growth_stream, rule_and_task, rule_label, rule_provenance
 
 
 HORIZON = 20_000   # updates: twice the 10,000-update target, so "stays within 10 %" is measured, not cut off
@@ -65,15 +65,16 @@ def stability(rules, out, updates: int = HORIZON, samples: int = 20, data_root=N
     for path in rules:
         conv, cfg, data, graph = rule_and_task(path, data_root, device, arch)
         losses, accs = loss_curve(conv, graph, cfg, data, updates, samples, seed, progress, loss_examples)
-        results.append({"rule": str(path), "label": rule_label(cfg, path), "arch": list(graph.archs[0].sizes),
+        results.append({"rule": str(path), "rule_file": rule_provenance(path), "label": rule_label(cfg, path),
+                        "arch": list(graph.archs[0].sizes),
                         "trained_rollout": cfg.train.schedule, "pool_size": cfg.train.pool_size,
                         "loss": losses, "test_accuracy_every_100": accs, **stability_metrics(losses)})
     record = {"updates": updates, "samples": samples, "seed": seed, "loss_examples": loss_examples,
               "results": results,
               "summary": [{k: r[k] for k in ("label", "min_loss", "updates_to_min", "updates_within_10pct",
-                                             "stays_to_horizon")} | {"final_test_accuracy":
-                                                                     r["test_accuracy_every_100"][-1]}
-                          for r in results]}
+                                             "stays_to_horizon")}
+                          | {"final_test_accuracy": r["test_accuracy_every_100"][-1],
+                             "peak_test_accuracy": max(r["test_accuracy_every_100"])} for r in results]}
 
     def plot(d, plt):
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -81,7 +82,8 @@ def stability(rules, out, updates: int = HORIZON, samples: int = 20, data_root=N
             ax.plot(range(1, len(r["loss"]) + 1), r["loss"], lw=0.8,
                     label=f"{r['label']}: {r['updates_within_10pct']} updates within 10%")
         ax.set(xscale="log", yscale="log", xlabel="updates", ylabel="mean training loss",
-               title=f"stability over {d['updates']} updates ({d['samples']} networks)")
+               title=f"stability of {', '.join(r['label'] for r in d['results'])}: {d['updates']} updates "
+                     f"({d['samples']} networks)")
         ax.legend(fontsize=7)
         return fig
     return finish(out, "stability", record, plot, device)["summary"]

@@ -19,11 +19,17 @@ def plot_training(data: dict, plt):
     b.set(xlabel="meta-step", ylabel="test accuracy of grown nets", title="grown networks (fresh)")
     if ev:
         b.legend(fontsize=7)
+    task = data["config"]["task"]
+    fig.suptitle(f"rule {data.get('name', '')}: meta-trained on {task['task']} "
+                 f"({', '.join('-'.join(map(str, a)) for a in task['archs'])}), {data['summary']['steps']} meta-steps",
+                 fontsize=9)
+    fig.tight_layout()
     return fig
 
 
 def train_command(cfg: Config, out, resume: bool = False, progress: bool = True,
-                  time_limit: float | None = None) -> dict:
+                  time_limit: float | None = None, on_step=None) -> dict:
+    """Meta-train (or with ``resume`` continue) a rule into ``out``; ``on_step(step, total)`` after each meta-step."""
     if time_limit is not None and not time_limit >= 0:
         raise ValueError(f"time limit must be a number of seconds >= 0, got {time_limit}")
     out = Path(out)
@@ -35,11 +41,11 @@ def train_command(cfg: Config, out, resume: bool = False, progress: bool = True,
         trainer.load(ckpt)
     elif ckpt.exists():
         raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
-    summary = trainer.run(progress=progress, time_limit=time_limit)
+    summary = trainer.run(progress=progress, time_limit=time_limit, on_step=on_step)
     summary["checkpoint"] = str(trainer.save())
     if trainer.rank != 0:                    # under torchrun only rank 0 evaluates and writes
         return summary
     summary["final_eval"] = trainer.evaluate(samples=max(cfg.train.eval_samples, 1))
-    data = finish(out, "train", {"config": cfg, "seed": cfg.train.seed, "summary": summary,
+    data = finish(out, "train", {"name": out.resolve().name, "config": cfg, "seed": cfg.train.seed, "summary": summary,
                                  "history": trainer.history}, plot_training, trainer.device)
     return data["summary"]

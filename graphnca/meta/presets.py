@@ -1,45 +1,49 @@
 """Named meta-training recipes (``graphnca train --preset NAME``): the data-free rules shipped as pretrained.
 
-Each preset is a full :class:`~graphnca.config.Config`; command-line flags still override single fields. Both grow
-networks from relative-position hidden codes (:mod:`graphnca.state`) under mean-field sums (:class:`graphnca.Arch`),
-the two choices that carry a rule to widths and depths it never met; they train on at most four small networks,
-mix depths, and grow for at most 10 steps from a rollout curriculum that starts at one step.
+Each preset is a set of config fields (``section.field``: value) over the defaults, the same form as a variant
+of the design study (``benchmarks/design_variants.json``), so a study's winner becomes a preset as it stands; the
+presets add only how long to run and how often to evaluate. Command-line flags override single fields.
+
+* ``mnist``: the design study's winner: relative-position codes, mean-field sums (C = 16), the source's
+  ``consecutive`` neighbourhood, three small training networks (two with two hidden layers, one with one),
+  rollouts of 8-12 steps with the loss after the last, grown in 10 steps.
+* ``mnist-robust``: ``mnist`` warm-started from the shipped ``mnist`` rule, then meta-trained with a sample pool,
+  a dead zone and zero-out damage (as the iris demo rules are): grown networks that stay put for thousands of
+  updates and regrow a zeroed layer.
+* ``fashion-mnist``: the ``mnist`` recipe on three depth-3 networks of Fashion-MNIST.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from ..config import Config, with_fields
 
-from ..rule import RuleConfig
-from ..state import InitConfig
-from ..config import Config, TaskConfig, TrainConfig
+MNIST = {
+    "task.task": "mnist", "task.activation": "tanh", "task.mean_field": 16.0, "task.data_batch": 256,
+    "task.archs": ((784, 16, 16, 10), (784, 32, 32, 10), (784, 24, 10)),
+    "rule.hidden_size": 24, "rule.widths": (64,), "rule.step_size": 0.1, "rule.fire_rate": 1.0,
+    "rule.neighbourhood": "consecutive", "rule.aggregation": "mean", "rule.deadzone": 0.0,
+    "init.weight_init": "kaiming", "init.weight_scale": 0.1, "init.hidden_init": "positional",
+    "train.lr": 0.01, "train.warmup": 20, "train.schedule": "uniform:8,12", "train.grow_steps": 10,
+    "train.batch_per_arch": 2, "train.pool_size": 0, "train.loss_steps": 1, "train.stationary_weight": 0.0,
+    "train.grad_checkpoint": False,
+}
+ROBUST = {                   # a pool of grown states that age, exact fixed points, and damage to regrow from
+    "train.init_from": "mnist", "train.lr": 0.003, "train.warmup": 50, "rule.deadzone": 0.2,
+    "train.batch_per_arch": 4, "train.pool_size": 32, "train.pool_fresh": 2, "train.pool_replace_every": 10,
+    "train.damage": 1, "train.loss_steps": 3, "train.stationary_weight": 0.5,
+}
+FASHION = {"task.task": "fashion-mnist",
+           "task.archs": ((784, 16, 16, 16, 10), (784, 32, 32, 32, 10), (784, 64, 32, 16, 10))}
+RUN = {"train.eval_every": 500, "train.eval_samples": 8, "train.checkpoint_every": 50}
 
-_RULE = RuleConfig(hidden_size=24, widths=(64,), step_size=0.1, fire_rate=0.8, condition="none", deadzone=0.0)
-_INIT = InitConfig(weight_init="kaiming", weight_scale=0.1, hidden_init="positional")
-_TRAIN = TrainConfig(steps=1500, lr=3e-3, warmup=20, min_lr_ratio=0.1, schedule="growing:1,10,600",
-                     grow_steps=10, batch_per_arch=4, pool_size=0, loss_steps=1, stationary_weight=1.0,
-                     grad_checkpoint=False, eval_every=250, eval_samples=8, checkpoint_every=50)
-
-
-def _mnist() -> Config:
-    task = TaskConfig(task="mnist", activation="tanh", mean_field=16.0, data_batch=512,
-                      archs=((784, 16, 16, 10), (784, 32, 32, 10), (784, 48, 48, 10), (784, 32, 10)))
-    return Config(replace(_RULE), replace(_INIT), task, replace(_TRAIN))
-
-
-def _fashion() -> Config:
-    # depth-3 networks of non-increasing widths from {16, 32, 64, 128}: four of the twenty train, the rest are
-    # held out (every width-128 network among them)
-    task = TaskConfig(task="fashion-mnist", activation="tanh", mean_field=16.0, data_batch=512,
-                      archs=((784, 16, 16, 16, 10), (784, 32, 32, 32, 10), (784, 64, 32, 16, 10),
-                             (784, 64, 64, 32, 10)))
-    return Config(replace(_RULE), replace(_INIT), task, replace(_TRAIN))
-
-
-PRESETS = {"mnist": _mnist, "fashion-mnist": _fashion}
+PRESETS = {
+    "mnist": {**MNIST, **RUN, "train.steps": 6000},
+    "mnist-robust": {**MNIST, **ROBUST, **RUN, "train.steps": 1500},
+    "fashion-mnist": {**MNIST, **FASHION, **RUN, "train.steps": 6000},
+}
 
 
 def preset(name: str) -> Config:
     """A fresh copy of the named recipe's configuration."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name]()
+    return with_fields(Config(), PRESETS[name])

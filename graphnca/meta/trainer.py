@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import distributed as ddp
-from .align import alignment_loss
 from ..checkpoint import load_checkpoint, save_checkpoint
 from .curriculum import Curriculum
 from ..data import TaskData, load_task
@@ -23,8 +22,7 @@ from ..forward import task_forward
 from ..graph import batch
 from ..grow import accuracy, grow, growth_data
 from ..nn.metanca_conv import MetaNCAConv
-from .probe import probe_loss
-from ..rollout import rollout
+from ..grow import rollout
 # the configs are re-exported: a run's settings and its trainer are one import away
 from ..config import Config, TaskConfig, TrainConfig, check_config, grow_steps, preprocessing  # noqa: F401
 from ..runinfo import run_metadata, write_json
@@ -32,8 +30,7 @@ from ..schedules import parse_schedule
 from ..state import State
 
 
-def _permuted(view, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return (x, y) if view is None else (x[:, view[0]], view[1][y])
+MAX_ROLLED_BACK = 25     # consecutive rolled-back meta-steps after which a run stops with an error
 
 
 class MetaTrainer:
@@ -58,23 +55,24 @@ class MetaTrainer:
         self.schedule = parse_schedule(t.schedule)
         self.graphs = [cfg.task.graph(a).to(self.device) for a in cfg.task.archs]
         self.batch_graph = batch([g for g in self.graphs for _ in range(t.batch_per_arch)])
-        self.curriculum = Curriculum(t, cfg.rule.hidden_size, cfg.init, self.conv, self.graphs, self.stream,
-                                     self.gen, self.device)
+        self.curriculum = Curriculum(t, cfg.rule.hidden_size, cfg.init, self.graphs, self.gen, self.device)
         self.pools = self.curriculum.pools
         self.opt = torch.optim.AdamW(self.conv.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.step, self.loss_ema, self.history = 0, None, []
+        self.wall_s = 0.0                        # meta-training seconds over every chunk of a resumed run
 
     # ---- pieces -----------------------------------------------------------------------------------------------
     def _warm_start(self, path) -> None:
         from ..pretrained import rule_path                 # a pretrained rule's name works as well as a file
         ck = load_checkpoint(rule_path(path), map_location=self.device)
         rule = Config.from_dict(ck["config"]).rule
-        # the step size bounds each update and is not a weight: a rule may continue at another step (e.g. the
-        # fraction of its own step it grows best with), everything else must match the saved weights
-        if replace(rule, step_size=self.cfg.rule.step_size) != self.cfg.rule:
+        # the step size, the dead zone and the fire rate shape the dynamics but are not weights: a rule may continue
+        # with others (a stable variant adds a dead zone), everything else must match the saved weights
+        mine = self.cfg.rule
+        if replace(rule, step_size=mine.step_size, deadzone=mine.deadzone, fire_rate=mine.fire_rate) != mine:
             raise ValueError(f"init_from checkpoint {path} holds a rule with config {rule}, this run's rule is "
-                             f"{self.cfg.rule} (only step_size may differ)")
+                             f"{mine} (only step_size, deadzone and fire_rate may differ)")
         self.conv.load_state_dict(ck["rule"])
 
     def _lr_factor(self, step: int) -> float:
@@ -84,20 +82,12 @@ class MetaTrainer:
         frac = min(1.0, (step - t.warmup) / max(1, t.steps - t.warmup))
         return t.min_lr_ratio + (1 - t.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
 
-    def _data_batch(self, view=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _data_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         d, n = self.data, self.cfg.task.data_batch
         if not n or n >= len(d.x_train):
-            return _permuted(view, d.x_train, d.y_train)
+            return d.x_train, d.y_train
         idx = torch.randint(len(d.x_train), (n,), generator=self.gen).to(self.device)
-        return _permuted(view, d.x_train[idx], d.y_train[idx])
-
-    def _task_view(self):
-        """This meta-step's ``(feature permutation, class relabelling)`` when ``task.permute``, else ``None``."""
-        if not self.cfg.task.permute:
-            return None
-        d = self.data
-        return (torch.randperm(d.num_features, generator=self.gen).to(self.device),
-                torch.randperm(d.num_classes, generator=self.gen).to(self.device))
+        return d.x_train[idx], d.y_train[idx]
 
     # ---- one meta-step ----------------------------------------------------------------------------------------
     def meta_step(self, initial: tuple[torch.Tensor, list] | None = None) -> dict:
@@ -106,20 +96,15 @@ class MetaTrainer:
         self.conv.train()
         x0, picks = initial if initial is not None else self.curriculum.draw()
         steps = self.schedule(self.step, self.gen)
-        view = self._task_view()
-        xb, yb = self._data_batch(view)
-        stream = self.stream if view is None or self.stream is None else lambda: _permuted(view, *self.stream())
-        late, align, prev = [], [], [State.unpack(x0).w]     # weights of the last loss_steps; [B] per step
+        xb, yb = self._data_batch()
+        stream = self.stream
+        late = []                                            # weights of the last loss_steps; [B] per step
 
         def keep(k, s):
             if k > steps - t.loss_steps:
                 late.append(s.w)
-            if t.align_weight:
-                align.append(alignment_loss(self.batch_graph, prev[0], s.w, xb, yb))
-                prev[0] = s.w
         final = rollout(self.conv, self.batch_graph, State.unpack(x0), steps, checkpoint=t.grad_checkpoint,
-                        generator=self.gen, callback=keep if t.loss_steps > 1 or t.align_weight else None,
-                        data=stream)
+                        generator=self.gen, callback=keep if t.loss_steps > 1 else None, data=stream)
         per_net = []
         for w in late or [final.w]:
             logits = task_forward(self.batch_graph, w, xb)                       # [B, N, C]
@@ -127,13 +112,6 @@ class MetaTrainer:
                                            reduction="none", label_smoothing=self.cfg.task.label_smoothing).mean(1))
         per_net = torch.stack(per_net).mean(0)                                  # [B]
         loss = per_net.mean()
-        probe = None
-        if t.probe_weight:
-            probe = probe_loss(self.batch_graph, final.w, xb, yb, t.probe_ridge).mean()
-            loss = loss + t.probe_weight * probe
-        align = torch.stack(align).mean() if align else None                   # over steps and networks
-        if align is not None:
-            loss = loss + t.align_weight * align
         x_final = final.pack()                                                  # [E, 1 + H]
         if t.stationary_weight:   # a grown network should be a fixed point of the rule (stability far past T)
             feats = self.conv.features(self.batch_graph, x_final, stream()) if stream is not None else None
@@ -159,13 +137,8 @@ class MetaTrainer:
             warnings.simplefilter("ignore", UserWarning)
             self.sched.step()
         self.step += 1
-        rec = {"step": self.step, "loss": value, "acc": acc, "rollout": steps, "rolled_back": not ok,
-               "lr": self.sched.get_last_lr()[0]}
-        if probe is not None:
-            rec["probe"] = ddp.mean_scalar(probe.item(), self.device)
-        if align is not None:
-            rec["align"] = ddp.mean_scalar(align.item(), self.device)
-        return rec
+        return {"step": self.step, "loss": value, "acc": acc, "rollout": steps, "rolled_back": not ok,
+                "lr": self.sched.get_last_lr()[0]}
 
     def _is_spike(self, value: float) -> bool:
         t, ema = self.cfg.train, self.loss_ema
@@ -198,7 +171,7 @@ class MetaTrainer:
         return {"config": self.cfg.to_dict(), "rule": self.conv.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(), "generators": gens, "pools": pools,
                 "world_size": self.world, "step": self.step, "loss_ema": self.loss_ema, "history": self.history,
-                "preprocessing": preprocessing(self.data)}
+                "wall_s": self.wall_s, "preprocessing": preprocessing(self.data)}
 
     def save(self, path: Path | None = None) -> Path:
         """Collective: every rank calls it; rank 0 writes."""
@@ -229,8 +202,10 @@ class MetaTrainer:
             for p, d in zip(self.pools, ck["pools"][self.rank % saved_world]):
                 p.load_state_dict(d)
         self.step, self.loss_ema, self.history = ck["step"], ck["loss_ema"], list(ck["history"])
+        self.wall_s = float(ck.get("wall_s", 0.0))
 
-    def run(self, progress: bool = True, stop_after: int | None = None, time_limit: float | None = None) -> dict:
+    def run(self, progress: bool = True, stop_after: int | None = None, time_limit: float | None = None,
+            on_step=None) -> dict:
         """Meta-train up to ``train.steps`` (or ``stop_after`` more steps), checkpointing as configured.
         ``time_limit``: stop after the first meta-step that ends past this many seconds (a lent machine's budget),
         with a checkpoint and ``train.json`` written as at any end, so ``--resume`` continues the run exactly."""
@@ -239,14 +214,18 @@ class MetaTrainer:
         bar = tqdm(total=t.steps, initial=self.step, disable=not progress or self.rank != 0, desc="meta-train",
                    dynamic_ncols=True)
         start, timed_out = time.perf_counter(), False
+        self._chunk_start, self._wall_before = start, self.wall_s
         stop = _StopOnSignal()
         try:
             with stop:
                 while self.step < end and not timed_out and not stop.should_stop(self.device):
                     timed_out = self._loop_step(bar, start, end, time_limit, stop)
+                    if on_step is not None:            # e.g. a parent process's progress bar
+                        on_step(self.step, t.steps)
         finally:
             bar.close()
-        summary = {"steps": self.step, "wall_s": time.perf_counter() - start,
+        self.wall_s = self._wall_before + time.perf_counter() - start
+        summary = {"steps": self.step, "wall_s": time.perf_counter() - start, "total_wall_s": self.wall_s,
                    "rolled_back": sum(r["rolled_back"] for r in self.history),
                    "time_limit_reached": timed_out and self.step < end,
                    "interrupted": stop.signal,
@@ -261,6 +240,12 @@ class MetaTrainer:
         """One meta-step of :meth:`run` with its evaluation and checkpoint; returns whether time ran out."""
         t, timed_out = self.cfg.train, False
         rec = self.meta_step()
+        self.wall_s = self._wall_before + time.perf_counter() - self._chunk_start
+        recent = self.history[-(MAX_ROLLED_BACK - 1):] + [rec]
+        if len(recent) >= MAX_ROLLED_BACK and all(r["rolled_back"] for r in recent):
+            raise ValueError(f"meta-training stopped at step {self.step}: the last {MAX_ROLLED_BACK} meta-steps were "
+                             f"all rolled back (a NaN/Inf or spiking loss: check the data and the learning rate); "
+                             f"the last checkpoint written is the last good state")
         if self.rank == 0 and t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
             rec["eval"] = self.evaluate()
         self.history.append(rec)

@@ -8,7 +8,7 @@ from torch_geometric.nn import MessagePassing
 from ..conditioning import data_features, num_features
 from ..graph import WeightGraph
 from ..line_graph import check_neighbourhood
-from ..perception import edge_gather, neuron_means
+from ..perception import edge_gather, neighbour_inputs, neuron_means
 from ..rule import LocalRule, RuleConfig
 
 _D = RuleConfig()     # one set of defaults: a bare layer behaves as a default-configured rule
@@ -24,10 +24,10 @@ class MetaNCAConv(MessagePassing):
 
     where :math:`R` is the shared :class:`~graphnca.LocalRule`, :math:`N_f, N_b` the forward / backward
     neighbourhoods and :math:`\rho` the fire rate (training only; in eval every weight updates, :math:`m_e = 1`).
-    With ``condition="data"`` (or ``"moments"``) the rule's input also holds the weight's data features
+    With ``condition="data"`` the rule's input also holds the weight's data features
     :math:`f_e` (:mod:`graphnca.conditioning`: its two neurons' activity on a mini-batch, their co-activity and,
-    at output neurons, the error; ``"moments"`` adds slope-weighted co-activities; ``"feedback"`` adds per-example
-    credit passed back through message weights held in the last hidden channel), computed without autograd from
+    at output neurons, the error; ``"feedback"`` adds per-example credit passed back through message weights held
+    in the last hidden channel, a backward pass the library computes), computed without autograd from
     ``data=(x, y)`` or passed precomputed as ``features``.
 
     Called with line-graph ``edge_index_f, edge_index_b`` it is a plain PyG layer (mean aggregation over the given
@@ -37,9 +37,8 @@ class MetaNCAConv(MessagePassing):
     ``[E, 3(1+H)]`` perception is never built, with or without autograd.
 
     Args:
-        hidden_size, widths, step_size, fire_rate, neighbourhood, condition, deadzone, interaction,
-            feature_gain: see :class:`~graphnca.RuleConfig`, whose defaults they share (the gain multiplies the
-            computed features).
+        hidden_size, widths, step_size, fire_rate, neighbourhood, aggregation, condition, deadzone: see
+            :class:`~graphnca.RuleConfig`, whose defaults they share.
         rule: an existing :class:`~graphnca.LocalRule` to share (its sizes win over ``hidden_size``/``widths``).
 
     Shapes:
@@ -52,16 +51,14 @@ class MetaNCAConv(MessagePassing):
     def __init__(self, hidden_size: int = _D.hidden_size, widths=_D.widths, step_size: float = _D.step_size,
                  fire_rate: float = _D.fire_rate, neighbourhood: str = _D.neighbourhood,
                  condition: str = _D.condition, rule: LocalRule | None = None, deadzone: float = _D.deadzone,
-                 interaction: int = _D.interaction, feature_gain: float = _D.feature_gain):
+                 aggregation: str = _D.aggregation):
         super().__init__(aggr="mean", node_dim=0)
         check_neighbourhood(neighbourhood)
         if not 0.0 < fire_rate <= 1.0:
             raise ValueError(f"fire_rate must be in (0, 1], got {fire_rate}")
-        if not 0.0 < feature_gain < float("inf"):
-            raise ValueError(f"feature_gain must be positive and finite, got {feature_gain}")
         n_feat = num_features(condition)
         self.rule = rule if rule is not None else LocalRule(hidden_size, widths, step_size, n_feat, deadzone,
-                                                            interaction)
+                                                            aggregation)
         if self.rule.extra_inputs != n_feat:
             raise ValueError(f"condition {condition!r} needs a rule with {n_feat} extra inputs, the given rule has "
                              f"{self.rule.extra_inputs}")
@@ -69,30 +66,36 @@ class MetaNCAConv(MessagePassing):
             raise ValueError("condition 'feedback' keeps its message weights in the last hidden channel: it needs "
                              "hidden_size >= 1")
         self.fire_rate, self.neighbourhood, self.condition = float(fire_rate), neighbourhood, condition
-        self.feature_gain = float(feature_gain)
 
     @classmethod
     def from_config(cls, cfg: RuleConfig) -> "MetaNCAConv":
         return cls(fire_rate=cfg.fire_rate, neighbourhood=cfg.neighbourhood, condition=cfg.condition,
-                   rule=LocalRule.from_config(cfg), feature_gain=cfg.feature_gain)
+                   rule=LocalRule.from_config(cfg))
 
     @property
     def hidden_size(self) -> int:
         return self.rule.hidden_size
 
-    def sample_fire_mask(self, num_weights: int, device=None, generator: torch.Generator | None = None) -> Tensor:
-        """``[E, 1]`` float mask of the weights that update this step (all ones in eval or at rate 1)."""
+    def sample_fire_mask(self, num_weights: int, device=None, generator: torch.Generator | list | None = None
+                         ) -> Tensor:
+        """``[E, 1]`` float mask of the weights that update this step (all ones in eval or at rate 1).
+        ``generator`` may be a list, one per network of equal size: each draws its own network's mask."""
         if not self.training or self.fire_rate >= 1.0:
             return torch.ones(num_weights, 1, device=device)
+        if isinstance(generator, (list, tuple)):
+            if num_weights % len(generator):
+                raise ValueError(f"{len(generator)} generators cannot split {num_weights} weights into equal networks")
+            per = num_weights // len(generator)
+            draws = [torch.rand(per, 1, generator=g) for g in generator]
+            return (torch.cat(draws) < self.fire_rate).float().to(device)
         # draw where the generator lives (a CPU generator keeps runs reproducible across devices), then move
         where = generator.device if generator is not None else device
         return (torch.rand(num_weights, 1, device=where, generator=generator) < self.fire_rate).float().to(device)
 
     def features(self, graph: WeightGraph, x: Tensor, data: tuple[Tensor, Tensor]) -> Tensor:
-        """``[E, F]`` data features of states ``x`` on ``data = (inputs, labels)`` (no autograd), times the gain."""
+        """``[E, F]`` data features of states ``x`` on ``data = (inputs, labels)`` (no autograd)."""
         fb = x[:, -1].detach() if self.condition == "feedback" else None     # messages: the last hidden channel
-        f = data_features(graph, x[:, 0].detach(), *data, condition=self.condition, feedback=fb)
-        return f if self.feature_gain == 1.0 else f * self.feature_gain
+        return data_features(graph, x[:, 0].detach(), *data, condition=self.condition, feedback=fb)
 
     def _check_features(self, x: Tensor, graph, data, features) -> Tensor | None:
         f = self.rule.extra_inputs
@@ -120,8 +123,9 @@ class MetaNCAConv(MessagePassing):
         if graph is not None:
             delta = self._hub_update(graph, x, feats)
         elif edge_index_f is not None and edge_index_b is not None:
-            m_f = self.propagate(edge_index_f, x=x)  # [E, 1 + H] mean over N_f(e)
-            m_b = self.propagate(edge_index_b, x=x)
+            xn = neighbour_inputs(x, self.rule.aggregation)  # [E, k(1 + H)]
+            m_f = self.propagate(edge_index_f, x=xn)  # [E, k(1 + H)] mean over N_f(e)
+            m_b = self.propagate(edge_index_b, x=xn)
             delta = self.rule(torch.cat([x, m_f, m_b] + ([feats] if feats is not None else []), dim=1))
         else:
             raise ValueError("MetaNCAConv needs either (edge_index_f, edge_index_b) or graph=WeightGraph")
@@ -134,9 +138,9 @@ class MetaNCAConv(MessagePassing):
         linear, so this is exact), then dense blocks receive them by broadcast: the [E, 3(1+H)] perception is
         never built, with or without autograd (neuron sums and edge gathers are each other's adjoints)."""
         rule = self.rule
-        d = rule.state_dim
-        a, b, c, f = rule.first.weight.split([d, d, d, rule.extra_inputs], dim=1)  # [W, D] x3, [W, F]
-        m_f, m_b = neuron_means(graph, x, self.neighbourhood)   # [N, D]
+        d, k = rule.state_dim, rule.neighbour_dim
+        a, b, c, f = rule.first.weight.split([d, k, k, rule.extra_inputs], dim=1)  # [W, D], [W, kD] x2, [W, F]
+        m_f, m_b = neuron_means(graph, neighbour_inputs(x, rule.aggregation), self.neighbourhood)   # [N, kD]
         if m_f is m_b:                                          # incident: one neuron table serves both
             zf, zb = (m_f @ torch.cat([b, c]).T).split(a.shape[0], dim=1)  # [N, W] each
         else:
@@ -152,5 +156,5 @@ class MetaNCAConv(MessagePassing):
     def __repr__(self) -> str:
         r = self.rule
         return (f"{self.__class__.__name__}(hidden_size={r.hidden_size}, widths={r.widths}, "
-                f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r}, condition={self.condition!r}, "
-                f"deadzone={r.deadzone}, interaction={r.interaction}, feature_gain={self.feature_gain})")
+                f"fire_rate={self.fire_rate}, neighbourhood={self.neighbourhood!r}, aggregation={r.aggregation!r}, "
+                f"condition={self.condition!r}, deadzone={r.deadzone})")

@@ -1,25 +1,18 @@
-"""Smoke-run the benchmark and prepared GPU scripts at tiny sizes (seconds); nothing is timed or asserted about
-speed."""
+"""Smoke-run the benchmark scripts at tiny sizes (seconds); nothing is timed or asserted about speed."""
 import json
-import subprocess
-import sys
-import time
 
 import pytest
 
 from graphnca.meta.trainer import Config, MetaTrainer, TaskConfig, TrainConfig
 
-from ._helpers import BENCH, bench_module, run, tiny_data_rule
+from ._helpers import run
 
 
 @pytest.mark.parametrize("script, args, name", [
     ("perception.py", ["--weights", "1e3,3e3", "--repeats", "1"], "perception"),
-    ("throughput.py", ["--weights", "1e3", "--hidden", "2,4", "--widths", "8", "--at", "1e3", "--repeats", "1"],
-     "throughput"),
-    ("scatter.py", ["--weights", "1e3", "--repeats", "1"], "scatter"),
     ("memory.py", ["--arch", "20,8,3", "--batch", "2", "--steps", "4", "--plain-steps", "1,2"], "memory"),
-    ("conditioning.py", ["--hidden", "4", "--batch", "8", "--nets", "2", "--repeats", "1"], "conditioning"),
-    ("distributed.py", ["--procs", "1,2", "--steps", "2", "--batch", "2", "--rollout", "2"], "distributed"),
+    ("meta_step.py", ["--arch", "20,8,3", "--batch", "2", "--steps", "2", "--hidden-size", "4", "--widths", "8",
+                      "--data-batch", "8", "--repeats", "1", "--threads", "1"], "meta_step"),
 ])
 def test_benchmark_smoke(tmp_path, script, args, name):
     run(script, *args, out=tmp_path)
@@ -29,108 +22,22 @@ def test_benchmark_smoke(tmp_path, script, args, name):
 
 
 def test_grow_vs_train_smoke(tmp_path):
-    cfg = Config(task=TaskConfig(archs=((4, 5, 3),)),
+    from graphnca.testing import write_fake_idx
+    write_fake_idx(tmp_path / "mnist", 64, 20)
+    cfg = Config(task=TaskConfig(task="mnist", archs=((784, 5, 10),), data_root=str(tmp_path / "mnist"),
+                                 mean_field=4.0, data_batch=16),
                  train=TrainConfig(steps=2, batch_per_arch=2, pool_size=0, schedule="fixed:2", eval_every=0,
                                    checkpoint_every=0))
-    tr = MetaTrainer(cfg, tmp_path)
+    tr = MetaTrainer(cfg, tmp_path / "run")
     tr.run(progress=False)
     ckpt = tr.save()
-    run("grow_vs_train.py", "--rule", str(ckpt), "--arch", "4,5,3", "--target", "0.5", "--many", "3",
-        "--max-steps", "4", "--grow-every", "2", "--max-epochs", "2", "--adam-every", "1", out=tmp_path)
+    run("grow_vs_train.py", "--rule", str(ckpt), "--arch", "784,5,10", "--many", "3", "--repeats", "2",
+        "--adam-every", "1", "--max-epochs", "2", "--data-root", str(tmp_path / "mnist"), out=tmp_path)
     data = json.loads((tmp_path / "grow_vs_train.json").read_text())
-    assert data["summary"]["target"] == 0.5 and len(data["grow_one"]) == 2
-
-
-def test_gpu_study_script_quick_on_cpu(tmp_path):
-    """The prepared GPU script, every stage shrunk (QUICK=1) and on the CPU: each stage's results land in the pack."""
-    import os
-    import tarfile
-
-    tiny_data_rule(tmp_path, steps=2)
-    env = {**os.environ, "WORK": str(tmp_path / "w"), "DATA": str(tmp_path / "mnist"), "QUICK": "1", "DEVICE": "cpu",
-           "RULE": str(tmp_path / "rule" / "checkpoint.pt"), "TRAIN_S": "3", "PYTHON": sys.executable}
-    out = subprocess.run(["bash", str(BENCH / "gpu_study.sh")], env=env, capture_output=True, text=True,
-                         timeout=400, cwd=BENCH.parent)
-    assert out.returncode == 0 and "failed" not in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
-    with tarfile.open(tmp_path / "w.tgz") as tar:
-        names = set(tar.getnames())
-    for f in ("bench/throughput.json", "bench/memory.json", "bench/grow_vs_train.json", "smoke/train.json",
-              "calibrate/train.json", "train/train.json", "train/rule.pt"):
-        assert f"w/{f}" in names, f
-    assert "w/train/checkpoint.pt" not in names           # only the exported rule travels back
-
-
-def test_readout_refs_smoke(tmp_path):
-    """Every width gets every reference, each an accuracy, from the same initial networks as `graphnca grow`."""
-    tiny_data_rule(tmp_path)
-    run("readout_refs.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
-        "--widths", "3,5", "--samples", "2", "--batches", "4", "--iters", "5", out=tmp_path)
-    data = json.loads((tmp_path / "readout_refs_mnist.json").read_text())
-    assert [r["width"] for r in data["rows"]] == [3, 5] and data["batch"] == 64
-    for r in data["rows"]:
-        assert len(r["refit"]) == 2 and len(r["adam_network"]) == 2 and set(r["adam_readout"]) == {"0.001", "0.01"}
-        assert all(0 <= v <= 1 for v in [*r["refit"], *r["adam_network"], *r["adam_readout"].values()])
-
-
-def test_gpu_rules_script_quick_on_cpu(tmp_path):
-    """The prepared rule-variant script, shrunk and on the CPU: every variant trains, exports its rule and is
-    evaluated beside the starting rule; grown networks and pools stay out of the pack."""
-    import os
-    import tarfile
-
-    tiny_data_rule(tmp_path, steps=2)
-    env = {**os.environ, "WORK": str(tmp_path / "w"), "DATA": str(tmp_path / "mnist"), "QUICK": "1", "DEVICE": "cpu",
-           "RULE": str(tmp_path / "rule" / "checkpoint.pt"), "EVAL_S": "120", "PYTHON": sys.executable}
-    env["DEADLINE"] = str(int(time.time()) + 400)
-    out = subprocess.run(["bash", str(BENCH / "gpu_rules.sh")], env=env, capture_output=True, text=True,
-                         timeout=500, cwd=BENCH.parent)
-    assert out.returncode == 0 and "rc " not in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
-    with tarfile.open(tmp_path / "w.tgz") as tar:
-        names = set(tar.getnames())
-    for v in ("more", "long", "wide"):
-        assert {f"w/{v}/train.json", f"w/{v}/rule.pt", f"w/eval_{v}/grid/heatmap.json"} <= names, v
-    assert {"w/eval_base/mid/grow.json", "w/eval_base/deep/grow.json", "w/same_cpu/grow.json",
-            "w/same_dev/grow.json"} <= names
-    assert not any(n.endswith("checkpoint.pt") or "/net_" in n for n in names)
-
-
-def test_gpu_grid_script_quick_on_cpu(tmp_path):
-    """The prepared grid script, shrunk and on the CPU: every grid of both lanes lands in the pack."""
-    import os
-    import tarfile
-
-    tiny_data_rule(tmp_path, steps=2)
-    rule = str(tmp_path / "rule" / "checkpoint.pt")
-    env = {**os.environ, "WORK": str(tmp_path / "g"), "DATA": str(tmp_path / "mnist"), "QUICK": "1", "DEVICE": "cpu",
-           "BASE_RULE": rule, "MIX_RULE": rule, "PYTHON": sys.executable, "DEADLINE": str(int(time.time()) + 300)}
-    out = subprocess.run(["bash", str(BENCH / "gpu_grid.sh")], env=env, capture_output=True, text=True,
-                         timeout=400, cwd=BENCH.parent)
-    assert out.returncode == 0 and "rc " not in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
-    with tarfile.open(tmp_path / "g.tgz") as tar:
-        grids = {n.split("/")[1]: json.load(tar.extractfile(n)) for n in tar.getnames() if n.endswith("heatmap.json")}
-    assert set(grids) == {"base_T3", "base_T2", "base_T6", "deep5_T3", "mix_T2"}
-    assert grids["deep5_T3"]["third"] == 5 and grids["base_T6"]["samples"] == 1 and grids["base_T3"]["samples"] == 2
-    assert all(len(g["grown_mean"]) == 2 and g["wall_s"] > 0 for g in grids.values())
-
-
-def test_readout_probe_fit_and_smoke(tmp_path, monkeypatch):
-    """The readout fit separates separable features exactly; the script probes every growth length it is given."""
-    import torch
-
-    probe = bench_module("readout_probe", monkeypatch)
-    y = torch.arange(60) % 3
-    f = torch.nn.functional.one_hot(y, 3).float() + 0.1 * torch.randn(60, 3)       # [60, 3], separable
-    acc = probe.fit_readout(torch.stack([f, torch.randn(60, 3)]), y, torch.stack([f, f]), y, iters=50, l2=0.0)
-    assert acc[0] == 1.0 and acc.shape == (2,)
-
-    tiny_data_rule(tmp_path)
-    run("readout_probe.py", "--rule", str(tmp_path / "rule" / "checkpoint.pt"), "--data-root", str(tmp_path / "mnist"),
-        "--arch", "784,5,10", "--samples", "2", "--steps", "0,2,3", "--iters", "5", out=tmp_path)
-    data = json.loads((tmp_path / "readout_probe_mnist_784-5-10.json").read_text())
-    rows = data["rows"]
-    assert [r["steps"] for r in rows] == [0, 2, 3] and all(len(r["probe"]) == 2 for r in rows)
-    assert rows[0]["adam_readout"] is None and all(0 <= r["adam_readout"] <= 1 for r in rows[1:])
-    assert 0 <= data["linear_on_inputs"] <= 1
+    s = data["summary"]
+    assert len(data["grow_one"]) == len(data["grow_many"]) == len(data["adam"]) == 2
+    assert s["grow_many"] == 3 and s["grow_per_network_s"] == pytest.approx(s["grow_many_s"] / 3)
+    assert data["rule_file"]["meta_step"] == 2 and len(data["rule_file"]["sha256"]) == 64
 
 
 def test_arch_suite_smoke(tmp_path):
@@ -150,3 +57,66 @@ def test_arch_suite_smoke(tmp_path):
     data = json.loads((tmp_path / "arch_suite_mnist-depth.json").read_text())
     assert [r["trained"] for r in data["rows"]] == [True, False] and data["summary"]["held_out_archs"] == 1
     assert data["rows"][1]["adam_lr"] in (1e-3, 3e-3) and len(data["rows"][1]["grown"]) == 2
+
+
+def test_design_study_runs_two_tiny_variants_and_writes_the_table(tmp_path):
+    from graphnca.testing import write_fake_idx
+    write_fake_idx(tmp_path / "mnist", 64, 20)
+    variants = {"tiny": {"about": "a tiny base", "set": {
+                    "task.task": "mnist", "task.archs": [[784, 6, 10]], "task.mean_field": 4.0, "task.data_batch": 16,
+                    "rule.hidden_size": 6, "rule.widths": [8], "train.schedule": "fixed:2", "train.grow_steps": 2,
+                    "train.batch_per_arch": 2, "train.pool_size": 0, "train.eval_every": 0,
+                    "train.checkpoint_every": 0}},
+                "tiny-consecutive": {"from": "tiny", "about": "one field changed",
+                                     "set": {"rule.neighbourhood": "consecutive"}}}
+    (tmp_path / "v.json").write_text(json.dumps(variants))
+    run("design_study.py", "tiny", "tiny-consecutive", "--budget", "2", "--samples", "2", "--data-root",
+        str(tmp_path / "mnist"), "--variants-file", str(tmp_path / "v.json"), "--panel", "784,5,4,10;784,9,10",
+        out=tmp_path / "o")
+    for name in ("tiny", "tiny-consecutive"):
+        d = json.loads((tmp_path / "o" / f"{name}.json").read_text())
+        assert d["meta_steps"] >= 1 and [r["arch"] for r in d["panel"]] == ["784-6-10", "784-5-4-10", "784-9-10"]
+        assert [r["trained"] for r in d["panel"]] == [True, False, False] and len(d["panel"][1]["accs"]) == 2
+        assert d["config"]["rule"]["neighbourhood"] == ("consecutive" if "-" in name else "incident")
+    rows = json.loads((tmp_path / "o" / "table.json").read_text())["rows"]
+    assert sorted(r["variant"] for r in rows) == ["tiny", "tiny-consecutive"]
+    assert (tmp_path / "o" / "table.png").stat().st_size > 1000
+
+
+def test_pretrained_study_runs_every_stage_at_tiny_sizes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from graphnca.checkpoint import export_rule
+    from graphnca.testing import write_fake_idx
+    from ._helpers import BENCH
+    write_fake_idx(tmp_path / "mnist", 5100, 20)       # the tuned Adam holds out the last 5000 for validation
+    cfg = Config(task=TaskConfig(task="mnist", archs=((784, 6, 10),), data_root=str(tmp_path / "mnist"),
+                                 mean_field=4.0, data_batch=32),
+                 train=TrainConfig(steps=2, batch_per_arch=2, pool_size=0, schedule="fixed:2", eval_every=0,
+                                   checkpoint_every=0))
+    tr = MetaTrainer(cfg, tmp_path / "run")
+    tr.run(progress=False)
+    export_rule(tr.save(), tmp_path / "rule.pt")
+    rule = str(tmp_path / "rule.pt")
+    env = {**os.environ, "MNIST": str(tmp_path / "mnist"), "FASHION": str(tmp_path / "mnist"), "OUT": str(tmp_path / "o"),
+           "RULE": rule, "ROBUST": rule, "FRULE": rule, "SAMPLES": "1", "HIDDEN": "5,7", "UPDATES": "5",
+           "ADAM_LRS": "1e-3,3e-3", "WIDE": "784,9,9,10", "DEPTH": "784,4,4,4,10", "FDEPTH": "784,5,5,5,10",
+           "ZERO_ARCHS": "784,8,10", "STAB_ARCHS": "784,8,10", "MANY": "2", "REPEATS": "1", "PY": sys.executable}
+    proc = subprocess.run(["bash", str(BENCH / "pretrained_study.sh")], env=env, capture_output=True, text=True,
+                          timeout=600, cwd=BENCH.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = tmp_path / "o"
+    for f in ("mnist_grid/heatmap", "arch_suite_mnist-wide", "arch_suite_mnist-depth", "arch_suite_fashion-depth3",
+              "stability_784-8-10/stability", "zero_out_784-8-10/robustness", "robust_grid/heatmap",
+              "grow_vs_train"):
+        assert (out / f"{f}.json").exists() and (out / f"{f}.png").stat().st_size > 1000, f
+    grid = json.loads((out / "mnist_grid" / "heatmap.json").read_text())
+    assert grid["adam_lrs"] == [1e-3, 3e-3] and all(lr in (1e-3, 3e-3) for row in grid["adam_lr"] for lr in row)
+    # a second run into the same folder is refused (the first stage fails), nothing replaced
+    before = (out / "mnist_grid" / "heatmap.json").read_bytes()
+    again = subprocess.run(["bash", str(BENCH / "pretrained_study.sh")], env={**env, "ONLY": "grid"},
+                           capture_output=True, text=True, timeout=300, cwd=BENCH.parent)
+    assert again.returncode != 0 and "already holds results" in again.stderr
+    assert (out / "mnist_grid" / "heatmap.json").read_bytes() == before
