@@ -27,7 +27,8 @@ from .state import InitConfig, State, init_state, positional_hidden
 __version__ = "0.1.0"
 
 __all__ = [
-    "Arch", "DataStream", "InitConfig", "LocalRule", "MetaNCAConv", "RuleConfig", "State", "WeightGraph", "batch",
-    "data_features", "from_sequential", "init_state", "load_grown", "load_rule", "load_test_set", "PretrainedRule", "neuron_means", "num_line_graph_edges", "perceive",
-    "positional_hidden", "repeat", "rollout", "task_forward", "to_sequential", "WeightData", "from_pyg", "to_pyg",
+    "Arch", "DataStream", "InitConfig", "LocalRule", "MetaNCAConv", "PretrainedRule", "RuleConfig", "State",
+    "WeightData", "WeightGraph", "batch", "data_features", "from_pyg", "from_sequential", "init_state", "load_grown",
+    "load_rule", "load_test_set", "neuron_means", "num_line_graph_edges", "perceive", "positional_hidden", "repeat",
+    "rollout", "task_forward", "to_pyg", "to_sequential",
 ]

@@ -39,7 +39,8 @@ The features are observations: computed under ``torch.no_grad()`` from the curre
 autograd through a task network, and meta-training backpropagates through the rule's use of the features but not
 through how the features would change with the weights. Cost per step: one forward pass of every network on the
 batch (O(E * B)), neuron statistics (O(B * N)) and one ``[out, B] @ [B, in]`` product per layer for the Hebbian
-terms (two at the output layer, plus the credit term for ``"feedback"``), which are written straight into the ``[E, F]`` feature rows: nothing of size ``E * B`` is stored.
+terms (two at the output layer, plus the credit term for ``"feedback"``), which are written straight into the
+``[E, F]`` feature rows: nothing of size ``E * B`` is stored.
 """
 from __future__ import annotations
 

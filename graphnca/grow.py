@@ -47,8 +47,9 @@ def rollout(rule: MetaNCAConv | LocalRule, graph: WeightGraph, state: State, ste
     (meta-training); ``checkpoint=True`` recomputes each step in the backward pass instead of storing its
     activations, so memory is O(E * (1 + H)) per step rather than O(E * width). Fire masks are drawn before each
     checkpointed step, so recomputation sees the same mask; ``generator`` may be a list with one generator per
-    network (networks of equal size), each drawing its own network's masks. ``callback(t, state)`` runs after every step. Without
-    autograd (growth) a state that turns NaN/Inf raises ``ValueError`` naming the step where it happened.
+    network (networks of equal size), each drawing its own network's masks. ``callback(t, state)`` runs after
+    every step. Without autograd (growth) a state that turns NaN/Inf raises ``ValueError`` naming the step where
+    it happened.
 
     A data-conditioned rule needs ``data``: a callable returning one mini-batch ``(x, y)`` per step (e.g.
     :class:`graphnca.conditioning.DataStream`); its features are computed, without autograd, before the step.

@@ -13,7 +13,8 @@ from graphnca.testing import write_fake_idx
 
 TINY_TRAIN = ["--steps", "3", "--batch-per-arch", "2", "--pool-size", "4", "--experimental", "pool_fresh=1",
               "--schedule", "uniform:2,3",
-              "--experimental", "eval_every=3", "--experimental", "eval_samples=2", "--experimental", "checkpoint_every=2", "--widths", "8",
+              "--experimental", "eval_every=3", "--experimental", "eval_samples=2",
+              "--experimental", "checkpoint_every=2", "--widths", "8",
               "--hidden-size", "4"]
 
 
@@ -293,7 +294,7 @@ def test_robustness_warns_when_rules_grow_for_different_counts(iris_rule, tmp_pa
 
 
 def test_demo_tiny_writes_its_table_and_every_png(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--steps", "2", "--samples", "2", "--updates", "20",
+    assert main(["demo", "--out", str(tmp_path), "--steps", "2", "--updates", "20",
                  "--hidden", "10,30", "--grid-samples", "1"]) == 0
     out = capsys.readouterr().out
     demo = read_json(tmp_path / "demo.json")
@@ -337,7 +338,8 @@ def test_data_conditioned_transfer_smoke(tmp_path):
     write_fake_idx(tmp_path / "mnist", 40, 20)
     write_fake_idx(tmp_path / "fashion", 40, 20, seed=1)
     assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
-                 "--arch", "784,6,10", "--experimental", "grow_batch=8", "--data-batch", "16", "--out", str(tmp_path / "run"),
+                 "--arch", "784,6,10", "--experimental", "grow_batch=8", "--data-batch", "16",
+                 "--out", str(tmp_path / "run"),
                  *TINY_TRAIN]) == 0
     assert read_json(tmp_path / "run" / "train.json")["config"]["rule"]["condition"] == "data"
     assert main(["grow", "--rule", str(tmp_path / "run" / "checkpoint.pt"), "--task", "fashion-mnist",
@@ -352,7 +354,8 @@ def test_data_conditioned_transfer_smoke(tmp_path):
 def test_export_then_grow_with_another_grow_batch(tmp_path, capsys):
     write_fake_idx(tmp_path / "mnist", 40, 20)
     assert main(["train", "--task", "mnist", "--data-root", str(tmp_path / "mnist"), "--condition", "data",
-                 "--arch", "784,6,10", "--experimental", "grow_batch=8", "--data-batch", "16", "--out", str(tmp_path / "run"),
+                 "--arch", "784,6,10", "--experimental", "grow_batch=8", "--data-batch", "16",
+                 "--out", str(tmp_path / "run"),
                  *TINY_TRAIN]) == 0
     small = tmp_path / "rule.pt"
     assert main(["export", "--rule", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(small)]) == 0

@@ -11,13 +11,25 @@ NEIGHBOURHOODS = ["incident", "consecutive", "siblings"]
 
 
 @settings(max_examples=40, deadline=None)
-@given(graphs(), st.sampled_from(NEIGHBOURHOODS), st.integers(0, 5))
-def test_hub_equals_explicit(g, neighbourhood, H):
+@given(graphs(), st.sampled_from(NEIGHBOURHOODS), st.integers(0, 5), st.sampled_from(["mean", "mean+product"]))
+def test_hub_equals_explicit(g, neighbourhood, H, aggregation):
     w, h = torch.randn(g.num_weights), torch.randn(g.num_weights, H)
-    hub = graphnca.perceive(g, w, h, neighbourhood)
-    ref = graphnca.perceive(g, w, h, neighbourhood, engine="explicit")
-    assert hub.shape == (g.num_weights, 3 * (1 + H))
+    hub = graphnca.perceive(g, w, h, neighbourhood, aggregation=aggregation)
+    ref = graphnca.perceive(g, w, h, neighbourhood, engine="explicit", aggregation=aggregation)
+    assert hub.shape == (g.num_weights, (3 if aggregation == "mean" else 5) * (1 + H))
     torch.testing.assert_close(hub, ref, atol=1e-5, rtol=0)
+
+
+def test_product_means_are_weighted_by_each_neighbours_own_weight():
+    g = graphnca.WeightGraph.from_sizes([1, 2, 1], bias=False)   # a -> {h0, h1} -> o: 4 weights
+    w, h = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([[1.0], [1.0], [10.0], [20.0]])
+    p = graphnca.perceive(g, w, h, "consecutive", aggregation="mean+product")          # [E, 5 * 2]
+    # weight a->h0 looks forward into Out(h0) = {h0->o} (w 3, h 10): means of [w, h] and of w * [w, h]
+    assert p[0, 2:4].tolist() == [3.0, 10.0] and p[0, 4:6].tolist() == [9.0, 30.0]
+    # the plain mean cannot tell h0 from h1 by its outgoing weights' state, the product mean can
+    assert p[1, 4:6].tolist() == [16.0, 80.0]
+    with pytest.raises(ValueError, match="unknown aggregation 'max'"):
+        graphnca.perceive(g, w, h, aggregation="max")
 
 
 def test_row_layout_and_empty_means():

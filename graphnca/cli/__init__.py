@@ -73,7 +73,7 @@ def _run(args, cfg):
         return train_command(cfg, args.out, resume=args.resume, time_limit=args.time_limit)
     if args.command == "demo":
         from ..experiments.demo import demo
-        return demo(args.out, seed=args.seed, steps=args.steps, samples=args.samples, updates=args.updates,
+        return demo(args.out, seed=args.seed, steps=args.steps, updates=args.updates,
                     hidden=args.hidden, grid_samples=args.grid_samples, data_root=args.data_root)
     if args.command == "grow":
         from ..experiments.export import grow_command

@@ -214,7 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
                                     "stability with and without a sample pool, regrowth after zero-out")
     _common(p, "runs/demo")
     p.add_argument("--steps", type=_POS, default=None, help="meta-steps per iris rule (default: the demo's own)")
-    p.add_argument("--samples", type=_POS, default=100, help="iris networks grown by the pool rule")
     p.add_argument("--grid-samples", type=_POS, default=4, help="MNIST networks grown per grid cell")
     p.add_argument("--hidden", type=_ints, default=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100),
                    help="the MNIST grid's hidden widths X, Y (comma-separated)")

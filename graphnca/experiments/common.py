@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint
 from ..data import TaskData, load_task, load_test_set
@@ -128,3 +129,23 @@ def growth_stream(conv: MetaNCAConv, cfg: Config, data: TaskData, gen: torch.Gen
 
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+class Progress:
+    """Progress inside a phase: a tqdm bar, or with a callable ``progress(done, total)`` a report to someone
+    else's bar (the demo's parent process shows every worker's)."""
+
+    def __init__(self, progress, total: int, desc: str, offset: int = 0, grand_total: int | None = None):
+        self.tell = progress if callable(progress) else None
+        self.bar = tqdm(total=total, desc=desc, disable=not progress or self.tell is not None, leave=False)
+        self.done, self.offset, self.grand = 0, offset, grand_total or total
+
+    def update(self, n: int = 1) -> None:
+        self.bar.update(n)
+        self.done += n
+        if self.tell is not None:
+            self.tell(self.offset + self.done, self.grand)
+
+    def close(self) -> None:
+        self.bar.close()
+

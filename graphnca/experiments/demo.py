@@ -7,8 +7,9 @@
 3. **Figure 3**: zero-out of one layer plus 30 % of the other weights after growth, and regrowth: iris (a pool
    rule and one meta-trained with damage) and, once shipped, MNIST with ``mnist-robust``.
 
-The three iris rules meta-train in two worker processes while the parent shows each one's meta-steps; the grid
-runs after them. Ends with one rounded table beside the source's figures (``demo.json``, ``demo.png``).
+Two worker processes of one thread each run the phases (the three iris rules meta-train beside the grid, then
+stability beside regrowth) while the parent shows a progress bar per job. Ends with one rounded table beside the
+source's figures (``demo.json``, ``demo.png``).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..pretrained import RULES
+from ..runinfo import reuse_freed_memory
 from .common import finish
 from .heatmap import heatmap
 from .robustness import robustness
@@ -32,16 +34,40 @@ from .train_cmd import train_command
 
 # the source's figures the demo reproduces (its abstract and Table 1)
 SOURCE = {"grid_mean": 0.848, "stable_updates_pool": 965, "stable_updates_no_pool": 13}
-IRIS_STEPS = 3000        # meta-steps of the pool rule; the no-pool rule gets a third, the damage rule two thirds
+IRIS_STEPS = 1500        # meta-steps of the pool rule; the no-pool rule gets a third, the damage rule two thirds
 
 
-def _train_one(cfg: Config, out: str, name: str, progress) -> dict:
+def _job(fn, kwargs: dict, name: str, news) -> object:
+    """One phase of the demo in a worker process (one thread: small graphs are overhead-bound, and two busy
+    processes on two cores beat threads), reporting ``(name, done, total)`` to the parent's progress bars."""
     torch.set_num_threads(1)
+    reuse_freed_memory()
+    return fn(**kwargs, progress=lambda done, total: news.put((name, done, total)))
 
-    def tell(step, total):
-        if step % 25 == 0 or step == total:
-            progress.put((name, step, total))
-    return train_command(cfg, out, progress=False, on_step=tell)
+
+def _train(cfg: Config, out: str, progress) -> dict:
+    return train_command(cfg, out, progress=False,
+                         on_step=lambda step, total: (step % 25 == 0 or step == total) and progress(step, total))
+
+
+def _run_jobs(jobs: dict, workers: int, progress: bool) -> dict:
+    """``{name: (fn, kwargs, label)}`` in ``workers`` processes, in order, a progress bar per job."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        news = manager.Queue()
+        futures = {name: pool.submit(_job, fn, kw, name, news) for name, (fn, kw, _) in jobs.items()}
+        bars = {name: tqdm(total=1, desc=label, position=i, disable=not progress, leave=True)
+                for i, (name, (_, _, label)) in enumerate(jobs.items())}
+        while not all(f.done() for f in futures.values()):
+            try:
+                name, done, total = news.get(timeout=0.5)
+                bars[name].total = total
+                bars[name].update(done - bars[name].n)
+            except queue.Empty:
+                pass
+        for bar in bars.values():
+            bar.close()
+        return {name: f.result() for name, f in futures.items()}
 
 
 def iris_rules(seed: int, steps: int | None) -> dict[str, Config]:
@@ -57,41 +83,35 @@ def iris_rules(seed: int, steps: int | None) -> dict[str, Config]:
             for name, change in variants.items()}
 
 
-def _meta_train(out: Path, jobs: dict[str, Config], workers: int, progress: bool) -> dict:
-    """Train ``jobs`` in ``workers`` processes (one thread each), a progress bar per rule fed by the workers."""
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        news = manager.Queue()
-        futures = {name: pool.submit(_train_one, cfg, str(out / name), name, news) for name, cfg in jobs.items()}
-        bars = {name: tqdm(total=cfg.train.steps, desc=f"demo 1/3: meta-train iris rule '{name}'", position=i,
-                           disable=not progress, leave=True) for i, (name, cfg) in enumerate(jobs.items())}
-        while not all(f.done() for f in futures.values()):
-            try:
-                name, step, _ = news.get(timeout=0.5)
-                bars[name].update(step - bars[name].n)
-            except queue.Empty:
-                pass
-        for bar in bars.values():
-            bar.close()
-        return {name: f.result() for name, f in futures.items()}
-
-
-def demo(out, seed: int = 0, steps: int | None = None, samples: int = 100, updates: int = HORIZON,
+def demo(out, seed: int = 0, steps: int | None = None, updates: int = HORIZON,
          hidden=(10, 20, 30, 40, 50, 60, 70, 80, 90, 100), grid_samples: int = 4, data_root=None,
-         progress: bool = True, workers: int = 2) -> dict:
+         progress: bool = True, workers: int = 2) -> list[dict]:
     out, t0 = Path(out), time.perf_counter()
-    trained = _meta_train(out, iris_rules(seed, steps), workers, progress)
-    t_train = time.perf_counter() - t0
-    grid = heatmap("mnist", hidden, out / "grid", samples=grid_samples, data_root=data_root, seed=seed,
-                   progress=progress)
-    t_grid = time.perf_counter() - t0 - t_train
+    rules = iris_rules(seed, steps)
+    # phase 1: the three iris rules meta-train while the shipped MNIST rule grows the grid
+    first = {"pool": (_train, {"cfg": rules["pool"], "out": str(out / "pool")},
+                      "demo 1/2: meta-train iris rule 'pool'"),
+             "grid": (heatmap, {"rule": "mnist", "hidden": hidden, "out": out / "grid", "samples": grid_samples,
+                                "data_root": data_root, "seed": seed}, "demo 1/2: MNIST grid, shipped 'mnist' rule"),
+             "no_pool": (_train, {"cfg": rules["no_pool"], "out": str(out / "no_pool")},
+                         "demo 1/2: meta-train iris rule 'no_pool'"),
+             "damage": (_train, {"cfg": rules["damage"], "out": str(out / "damage")},
+                        "demo 1/2: meta-train iris rule 'damage'")}
+    done = _run_jobs(first, workers, progress)
+    t_first = time.perf_counter() - t0
     pool, no_pool, damage = (out / n / "checkpoint.pt" for n in ("pool", "no_pool", "damage"))
-    stab = stability([pool, no_pool], out / "stability", updates=updates, samples=20, seed=seed, progress=progress)
-    rob = robustness([pool, damage], out / "robustness", seed=seed, samples=20, progress=progress)
-    mnist_rob = None
+    # phase 2: stability with and without the pool, and regrowth after zero-out
+    second = {"stability": (stability, {"rules": [pool, no_pool], "out": out / "stability", "updates": updates,
+                                        "samples": 20, "seed": seed}, "demo 2/2: stability, iris (Table 1)"),
+              "robustness": (robustness, {"rules": [pool, damage], "out": out / "robustness", "samples": 20,
+                                          "seed": seed}, "demo 2/2: zero-out and regrowth, iris (Figure 3)")}
     if "mnist-robust" in RULES:
-        mnist_rob = robustness(["mnist", "mnist-robust"], out / "robustness_mnist", arch=(784, 100, 100, 10),
-                               samples=20, seed=seed, data_root=data_root, progress=progress, steps=10, after=10)
+        second["robustness_mnist"] = (robustness, {"rules": ["mnist", "mnist-robust"], "arch": (784, 100, 100, 10),
+                                                   "out": out / "robustness_mnist", "samples": 20, "seed": seed,
+                                                   "data_root": data_root, "steps": 10, "after": 10},
+                                      "demo 2/2: zero-out and regrowth, MNIST (Figure 3)")
+    done |= _run_jobs(second, workers, progress)
+    grid, stab, rob, mnist_rob = done["grid"], done["stability"], done["robustness"], done.get("robustness_mnist")
     rows = [
         {"figure": f"MNIST grid mean, [784, X, Y, 10], X, Y in {hidden[0]}..{hidden[-1]}, 10 growth steps",
          "this run": grid["grown_mean"], "source": SOURCE["grid_mean"]},
@@ -109,12 +129,12 @@ def demo(out, seed: int = 0, steps: int | None = None, samples: int = 100, updat
                                  f"{mnist_rob[1]['updates_to_99pct'] or 'never'}",
                      "source": "regrowth curve (Figure 3)"})
     figures = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
-    record = {"seed": seed, "rows": rows, "grid": grid, "stability": stab, "robustness": rob,
-              "robustness_mnist": mnist_rob, "figures": figures + ["demo.png"],
-              "wall_s": {"meta_train": t_train, "grid": t_grid, "total": time.perf_counter() - t0},
-              "meta_training": {k: {"steps": v["steps"], "wall_s": v["wall_s"]} for k, v in trained.items()},
-              "paths": {"grid": "grid/heatmap.json", "stability": "stability/stability.json",
-                        "robustness": "robustness/robustness.json"}}
+    record = {"seed": seed, "rows": rows, "figures": figures + ["demo.png"],
+              "wall_s": {"phase_1": t_first, "total": time.perf_counter() - t0},
+              "meta_training": {k: {"steps": done[k]["steps"], "wall_s": done[k]["wall_s"]}
+                                for k in ("pool", "no_pool", "damage")},
+              "results": {"grid": "grid/heatmap.json", "stability": "stability/stability.json",
+                          "robustness": "robustness/robustness.json"}}
     finish(out, "demo", record, plot_demo)
     return rows              # the CLI prints them as one rounded table, then the folder and every PNG
 

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..convert import to_sequential
 from ..data import TaskData
 from ..graph import WeightGraph
 from ..grow import accuracy, grow_scheduled, growth_scale
 from ..runinfo import resolve_device
-from .common import (check_step_scales, finish, generator, growth_stream, load_rule, rule_provenance,
-                     scheduled_steps, scoring_data, task_data)
+from .common import (Progress, check_step_scales, finish, generator, growth_stream, load_rule,
+                     rule_provenance, scheduled_steps, scoring_data, task_data)
 
 
 def train_adam(arch, data, epochs: int | None, seed: int, batch: int = 128, lr: float = 1e-3,
@@ -104,7 +103,8 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
     cells = [(i, j) for i in range(len(hidden)) for j in range(len(hidden))]
     t0 = time.perf_counter()
     gen = generator(seed)
-    for i, j in tqdm(cells, disable=not progress, desc="heatmap: grid cells"):
+    bar = Progress(progress, len(cells), "heatmap: grid cells")
+    for i, j in cells:
         arch = (n_in, hidden[i], hidden[j], *([] if third is None else [third]), n_out)
         graph = cfg.task.graph(arch).to(device)
         scale = (growth_scale(graph, conv.hidden_size, step_scale, hidden_step_scale, hidden_state_scale)
@@ -113,6 +113,7 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
                                     data=growth_stream(conv, cfg, on, gen), scale=scale)
         acc = accuracy(big, state.w, on.x_test, on.y_test)
         grown_mean[i][j], grown_min[i][j] = acc.mean().item(), acc.min().item()
+        bar.update(1)
         if adam is not None and len(adam_lrs) == 1:
             adam_lr[i][j] = adam_lrs[0]
             adam[i][j] = train_adam(arch, data, epochs, seed + i * len(hidden) + j, lr=adam_lrs[0],
@@ -120,6 +121,7 @@ def heatmap(rule, hidden, out, samples: int = 100, steps=None, baseline: str = "
         elif adam is not None:
             tuned = tuned_adam(arch, data, adam_lrs, epochs, 1, cfg.task.activation)
             adam[i][j], adam_lr[i][j] = tuned["test"][0], tuned["lr"]
+    bar.close()
     flat = [v for row in grown_mean for v in row]
     summary = {"grown_mean": sum(flat) / len(flat), "grown_min_cell": min(flat),
                "grown_min_network": min(v for row in grown_min for v in row), "cells": len(flat)}

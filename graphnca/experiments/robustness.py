@@ -4,7 +4,6 @@ from __future__ import annotations
 import warnings
 
 import torch
-from tqdm.auto import tqdm
 
 from ..damage import zero_out
 from ..graph import repeat
@@ -12,12 +11,13 @@ from ..grow import accuracy, fresh_states
 from ..grow import rollout
 from ..runinfo import resolve_device
 from ..state import State
-from .common import default_steps, finish, generator, growth_stream, rule_and_task, rule_label, rule_provenance
+from .common import (Progress, default_steps, finish, generator, growth_stream, rule_and_task, rule_label,
+                     rule_provenance)
 
 
 @torch.no_grad()
 def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, samples: int, seed: int,
-                 progress: bool = False) -> dict:
+                 progress=False, offset: int = 0, grand_total: int | None = None) -> dict:
     gen = generator(seed)
     big = repeat(graph, samples)
     # initial states and damage masks come from CPU generators: one seed damages the same weights on every device
@@ -25,7 +25,7 @@ def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, sampl
                          .to(graph.device))
     stream = growth_stream(conv, cfg, data, generator(seed + 1))
     accs = []
-    bar = tqdm(total=steps + after, disable=not progress, desc="robustness", leave=False)
+    bar = Progress(progress, steps + after, "robustness", offset, grand_total)
 
     def record(t, s):
         accs.append(accuracy(big, s.w, data.x_test, data.y_test).mean().item())
@@ -47,15 +47,16 @@ def damage_curve(conv, graph, cfg, data, steps: int, after: int, p: float, sampl
 
 
 def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int = 20, data_root=None,
-               seed: int = 0, progress: bool = True, device: str = "cpu", arch=None) -> dict:
+               seed: int = 0, progress=True, device: str = "cpu", arch=None) -> dict:
     """Damage curves of ``samples`` networks of ``arch`` (default: each rule's first meta-training one)."""
     device = resolve_device(device)
     results = []
-    for path in rules:
+    for k, path in enumerate(rules):
         conv, cfg, data, graph = rule_and_task(path, data_root, device, arch, test_only=True)
         n = default_steps(cfg, steps)
-        res = damage_curve(conv, graph, cfg, data, n, after if after is not None else 2 * n, p, samples, seed,
-                           progress)
+        m = after if after is not None else 2 * n
+        res = damage_curve(conv, graph, cfg, data, n, m, p, samples, seed, progress, k * (n + m),
+                           len(rules) * (n + m))
         results.append({"rule": str(path), "rule_file": rule_provenance(path), "label": rule_label(cfg, path),
                         "arch": list(graph.archs[0].sizes), **res})
     counts = sorted({r["damage_at"] for r in results})

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
 from ..graph import WeightGraph, repeat
 from ..grow import fresh_states, loss_and_accuracy
 from ..grow import rollout
 from ..runinfo import resolve_device
 from ..state import State
-from .common import finish, generator, growth_stream, rule_and_task, rule_label, rule_provenance
+from .common import Progress, finish, generator, growth_stream, rule_and_task, rule_label, rule_provenance
 
 
 HORIZON = 20_000   # updates: twice the 10,000-update target, so "stays within 10 %" is measured, not cut off
@@ -34,7 +33,8 @@ def stability_metrics(loss: list[float], tolerance: float = 0.10) -> dict:
 
 @torch.no_grad()
 def loss_curve(conv, graph: WeightGraph, cfg, data, updates: int, samples: int, seed: int,
-               progress: bool = True, loss_examples: int = LOSS_EXAMPLES) -> tuple[list[float], list[float]]:
+               progress=True, loss_examples: int = LOSS_EXAMPLES, offset: int = 0,
+               grand_total: int | None = None) -> tuple[list[float], list[float]]:
     """Mean training loss (the meta-training objective) after every update, on the first ``loss_examples``
     training examples (one fixed set: the whole of MNIST after every update costs more than the growth), and test
     accuracy every 100."""
@@ -44,7 +44,7 @@ def loss_curve(conv, graph: WeightGraph, cfg, data, updates: int, samples: int, 
     x = x.to(graph.device)                        # drawn on the CPU: one seed starts the same on every device
     state, losses, accs = State.unpack(x), [], []
     stream = growth_stream(conv, cfg, data, generator(seed + 1))
-    bar = tqdm(total=updates, disable=not progress, desc="stability", leave=False)
+    bar = Progress(progress, updates, "stability", offset, grand_total)
     chunk = 100
     for start in range(0, updates, chunk):
         def record(t, s):
@@ -58,13 +58,14 @@ def loss_curve(conv, graph: WeightGraph, cfg, data, updates: int, samples: int, 
 
 
 def stability(rules, out, updates: int = HORIZON, samples: int = 20, data_root=None, seed: int = 0,
-              progress: bool = True, device: str = "cpu", arch=None, loss_examples: int = LOSS_EXAMPLES) -> dict:
+              progress=True, device: str = "cpu", arch=None, loss_examples: int = LOSS_EXAMPLES) -> dict:
     """Loss of ``samples`` networks of ``arch`` (default: each rule's first meta-training one) over ``updates``."""
     device = resolve_device(device)
     results = []
-    for path in rules:
+    for k, path in enumerate(rules):
         conv, cfg, data, graph = rule_and_task(path, data_root, device, arch)
-        losses, accs = loss_curve(conv, graph, cfg, data, updates, samples, seed, progress, loss_examples)
+        losses, accs = loss_curve(conv, graph, cfg, data, updates, samples, seed, progress, loss_examples,
+                                  k * updates, len(rules) * updates)
         results.append({"rule": str(path), "rule_file": rule_provenance(path), "label": rule_label(cfg, path),
                         "arch": list(graph.archs[0].sizes),
                         "trained_rollout": cfg.train.schedule, "pool_size": cfg.train.pool_size,

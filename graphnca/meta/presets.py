@@ -38,7 +38,7 @@ RUN = {"train.eval_every": 500, "train.eval_samples": 8, "train.checkpoint_every
 PRESETS = {
     "mnist": {**MNIST, **RUN, "train.steps": 6000},
     "mnist-robust": {**MNIST, **ROBUST, **RUN, "train.steps": 1500},
-    "fashion-mnist": {**MNIST, **FASHION, **RUN, "train.steps": 6000},
+    "fashion-mnist": {**MNIST, **FASHION, **RUN, "train.steps": 4500},
 }
 
 

@@ -100,7 +100,8 @@ def test_pretrained_study_runs_every_stage_at_tiny_sizes(tmp_path):
     tr.run(progress=False)
     export_rule(tr.save(), tmp_path / "rule.pt")
     rule = str(tmp_path / "rule.pt")
-    env = {**os.environ, "MNIST": str(tmp_path / "mnist"), "FASHION": str(tmp_path / "mnist"), "OUT": str(tmp_path / "o"),
+    env = {**os.environ, "MNIST": str(tmp_path / "mnist"), "FASHION": str(tmp_path / "mnist"),
+           "OUT": str(tmp_path / "o"),
            "RULE": rule, "ROBUST": rule, "FRULE": rule, "SAMPLES": "1", "HIDDEN": "5,7", "UPDATES": "5",
            "ADAM_LRS": "1e-3,3e-3", "WIDE": "784,9,9,10", "DEPTH": "784,4,4,4,10", "FDEPTH": "784,5,5,5,10",
            "ZERO_ARCHS": "784,8,10", "STAB_ARCHS": "784,8,10", "MANY": "2", "REPEATS": "1", "PY": sys.executable}

@@ -26,9 +26,10 @@ def test_is_message_passing_and_starts_as_identity():
 
 
 @settings(max_examples=25, deadline=None)
-@given(graphs(), st.sampled_from(["incident", "consecutive", "siblings"]))
-def test_hub_path_equals_plain_pyg_path(g, neighbourhood):
-    conv = _randomised(MetaNCAConv(hidden_size=3, widths=(16, 8), neighbourhood=neighbourhood)).eval()
+@given(graphs(), st.sampled_from(["incident", "consecutive", "siblings"]), st.sampled_from(["mean", "mean+product"]))
+def test_hub_path_equals_plain_pyg_path(g, neighbourhood, aggregation):
+    conv = _randomised(MetaNCAConv(hidden_size=3, widths=(16, 8), neighbourhood=neighbourhood,
+                                   aggregation=aggregation)).eval()
     x = torch.randn(g.num_weights, 4)
     ei_f, ei_b = g.line_graph(neighbourhood)
     ref = conv(x, ei_f, ei_b)
@@ -36,7 +37,7 @@ def test_hub_path_equals_plain_pyg_path(g, neighbourhood):
     with torch.no_grad():                                                     # fused no-grad path
         torch.testing.assert_close(conv(x, graph=g), ref, atol=1e-5, rtol=1e-5)
     # and both equal the rule applied to the materialised perception
-    p = graphnca.perceive(g, x[:, 0], x[:, 1:], neighbourhood)
+    p = graphnca.perceive(g, x[:, 0], x[:, 1:], neighbourhood, aggregation=aggregation)
     torch.testing.assert_close(conv(x, graph=g), x + conv.rule(p), atol=1e-5, rtol=1e-5)
 
 
@@ -99,18 +100,21 @@ def test_bad_inputs():
 
 
 @settings(max_examples=25, deadline=None)
-@given(graphs(), st.sampled_from(["incident", "consecutive"]), st.integers(0, 3))
-def test_gradients_equal_the_materialised_perception(g, neighbourhood, seed):
+@given(graphs(), st.sampled_from(["incident", "consecutive"]), st.integers(0, 3),
+       st.sampled_from(["mean", "mean+product"]))
+def test_gradients_equal_the_materialised_perception(g, neighbourhood, seed, aggregation):
     """The step that never builds the perception has the gradients of the rule on the materialised one."""
     torch.manual_seed(seed)
-    conv = _randomised(MetaNCAConv(hidden_size=3, widths=(16, 8), neighbourhood=neighbourhood, deadzone=0.1)).eval()
+    conv = _randomised(MetaNCAConv(hidden_size=3, widths=(16, 8), neighbourhood=neighbourhood, deadzone=0.1,
+                                   aggregation=aggregation)).eval()
     x = torch.randn(g.num_weights, 4, requires_grad=True)
     w_out = torch.randn(g.num_weights, 4)
 
     def grads(out):
         return torch.autograd.grad((out * w_out).sum(), [x, *conv.parameters()])
     fast = grads(conv(x, graph=g))
-    p = graphnca.perceive(g, x[:, 0], x[:, 1:], neighbourhood, engine="explicit")   # PyG's own aggregation
+    p = graphnca.perceive(g, x[:, 0], x[:, 1:], neighbourhood, engine="explicit",   # PyG's own aggregation
+                          aggregation=aggregation)
     ref = grads(x + conv.rule(p))
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
