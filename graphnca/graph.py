@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from . import activations as acts
+from .line_graph import DEFAULT_NEIGHBOURHOOD
 from .runinfo import memory_budget
 
 NEIGHBOURHOODS = ("incident", "consecutive", "siblings")
@@ -285,7 +286,7 @@ class WeightGraph:
         """One single-network graph per member (pairs with :meth:`split`)."""
         return [WeightGraph.from_arch(a).to(self.device) for a in self.archs]
 
-    def line_graph(self, neighbourhood: str = "incident", max_bytes: float = 2 ** 30) -> tuple[Tensor, Tensor]:
+    def line_graph(self, neighbourhood: str = DEFAULT_NEIGHBOURHOOD, max_bytes: float = 2 ** 30) -> tuple[Tensor, Tensor]:
         """Explicit line-graph edges ``(edge_index_f, edge_index_b)``, each ``[2, M]`` (row 0 neighbour, row 1 node).
 
         Raises ``ValueError`` when the two index tensors together would exceed ``max_bytes``.
@@ -322,7 +323,6 @@ def repeat(graph: WeightGraph, n: int, max_bytes: int | None = None) -> WeightGr
     """``n`` copies of ``graph`` as one disjoint batch (a batch of independently grown networks). The batch's
     index tensors (about 48 bytes per weight) over ``max_bytes`` (default: half of this machine's memory) are
     refused with one ``ValueError`` before anything is allocated."""
-    from .runinfo import memory_budget
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
     need, budget = 48 * n * graph.num_weights, memory_budget() if max_bytes is None else max_bytes

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
 
-from .line_graph import check_neighbourhood
+from .line_graph import DEFAULT_NEIGHBOURHOOD, check_neighbourhood
 
 AGGREGATIONS = {"mean": 1, "mean+product": 2}     # aggregation -> neighbour channels per state channel
 
@@ -143,7 +143,7 @@ def edge_gather(graph, t_dst: Tensor | None, t_src: Tensor | None = None) -> Ten
     return _EdgeGather.apply(*(None if t is None else t.contiguous() for t in (t_dst, t_src)), graph)
 
 
-def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Tensor, Tensor]:
+def neuron_means(graph, x: Tensor, neighbourhood: str = DEFAULT_NEIGHBOURHOOD) -> tuple[Tensor, Tensor]:
     """Neuron-level means ``(M_f, M_b)``, each ``[N, D]``, of node features ``x: [E, D]``.
 
     The forward mean of weight ``e`` is ``M_f[dst[e]]``, the backward mean ``M_b[src[e]]``. Because the means are
@@ -162,7 +162,7 @@ def neuron_means(graph, x: Tensor, neighbourhood: str = "incident") -> tuple[Ten
     return mean_in, mean_out                                  # siblings
 
 
-def perceive_hub(graph, x: Tensor, neighbourhood: str = "incident", aggregation: str = "mean") -> Tensor:
+def perceive_hub(graph, x: Tensor, neighbourhood: str = DEFAULT_NEIGHBOURHOOD, aggregation: str = "mean") -> Tensor:
     """Hub-engine perception of packed states ``x = [w, h]: [E, 1 + H]`` -> ``[E, 3(1 + H)]`` (``5(1 + H)`` with
     products; materialised: the rule's own step never builds it, see :class:`~graphnca.MetaNCAConv`)."""
     m_f, m_b = neuron_means(graph, neighbour_inputs(x, aggregation), neighbourhood)
@@ -177,7 +177,7 @@ def perceive_explicit(x: Tensor, edge_index_f: Tensor, edge_index_b: Tensor, agg
     return torch.cat([x, m_f, m_b], dim=1)
 
 
-def perceive(graph, w: Tensor, h: Tensor, neighbourhood: str = "incident", engine: str = "hub",
+def perceive(graph, w: Tensor, h: Tensor, neighbourhood: str = DEFAULT_NEIGHBOURHOOD, engine: str = "hub",
              max_bytes: float = 2 ** 30, aggregation: str = "mean") -> Tensor:
     """Perception ``[E, 3(1 + H)]`` (``[E, 5(1 + H)]`` with products) of every weight (see the module docstring
     for the row layout).
@@ -185,7 +185,7 @@ def perceive(graph, w: Tensor, h: Tensor, neighbourhood: str = "incident", engin
     Args:
         graph: a :class:`~graphnca.WeightGraph` (a single network or a batch).
         w: ``[E]`` weights. h: ``[E, H]`` hidden states.
-        neighbourhood: ``"incident"``, ``"consecutive"`` or ``"siblings"``.
+        neighbourhood: ``"consecutive"`` (the default), ``"incident"`` or ``"siblings"``.
         engine: ``"hub"`` (O(E)) or ``"explicit"`` (builds the line graph; refused over ``max_bytes``).
         aggregation: ``"mean"`` or ``"mean+product"`` (see the module docstring).
     """

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .conditioning import num_features
+from .line_graph import DEFAULT_NEIGHBOURHOOD
 from .perception import AGGREGATIONS, check_aggregation
 
 
@@ -19,7 +20,7 @@ class RuleConfig:
     widths: tuple[int, ...] = (64,)  # hidden layers of the rule MLP
     step_size: float = 0.1           # bound on |Δw|, |Δh| per update (tanh output times this)
     fire_rate: float = 1.0           # probability a weight updates per step (<1: asynchronous, as in GNCA)
-    neighbourhood: str = "incident"
+    neighbourhood: str = DEFAULT_NEIGHBOURHOOD  # consecutive (the source's): forward Out(j), backward In(i)
     aggregation: str = "mean"        # mean | mean+product: neighbour means also of w_k * [w_k, h_k] (perception.py)
     condition: str = "none"          # none: the paper's data-free rule | data: sees activity and output errors |
                                      # feedback: data plus per-example credit through the last hidden channel

@@ -39,7 +39,7 @@ def test_line_graph_matches_definition(neighbourhood):
 
 def test_line_graph_memory_budget():
     g = graphnca.WeightGraph.from_sizes([784, 100, 100, 10])
-    assert sum(graphnca.num_line_graph_edges(g)) > 8e7
+    assert sum(graphnca.num_line_graph_edges(g, "incident")) > 8e7
     with pytest.raises(ValueError, match="memory budget.*hub engine"):
         g.line_graph("incident")
 

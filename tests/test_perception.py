@@ -67,7 +67,7 @@ def test_large_graph_hub_only():
     w, h = torch.randn(g.num_weights), torch.randn(g.num_weights, 2)
     assert graphnca.perceive(g, w, h).shape == (g.num_weights, 9)
     with pytest.raises(ValueError, match="memory budget"):
-        graphnca.perceive(g, w, h, engine="explicit")
+        graphnca.perceive(g, w, h, "incident", engine="explicit")      # 87 M line-graph edges
 
 
 @pytest.mark.parametrize("w_shape, h_shape, match", [
