@@ -8,7 +8,8 @@ forward+backward of the ``[E, 3(1+H)]`` perception with
 * dense: per-layer ``[out, in, D]`` tensors, means by reductions and broadcasts (plain MLPs only),
 
 and one full NCA step (``MetaNCAConv`` hub path) against the rule MLP alone on a ready ``[E, 3(1+H)]`` input.
-All ratios come from the same process. Usage: ``python benchmarks/perception.py [--weights 1e3,1e4] [--out DIR]``.
+Every engine uses the ``incident`` neighbourhood, the largest line graph (the reference the others are tested
+against). All ratios come from the same process. Usage: ``python benchmarks/perception.py [--weights 1e3,1e4] [--out DIR]``.
 """
 from __future__ import annotations
 
@@ -59,29 +60,29 @@ def bench_one(n_weights: float, H: int, width: int, explicit_gib: float, repeats
             f(xg).sum().backward()
         return run
 
-    row["hub_fwd"] = timeit(lambda: perceive_hub(graph, x), repeats)
-    row["hub_fwdbwd"] = timeit(fwd_bwd(lambda xg: perceive_hub(graph, xg)), repeats)
+    row["hub_fwd"] = timeit(lambda: perceive_hub(graph, x, "incident"), repeats)
+    row["hub_fwdbwd"] = timeit(fwd_bwd(lambda xg: perceive_hub(graph, xg, "incident")), repeats)
 
     def dense(xg):
         return dense_perception([xg[:n * n].view(n, n, D), xg[n * n:].view(n, n, D)])
     row["dense_fwd"] = timeit(lambda: dense_perception(xs), repeats)
     row["dense_fwdbwd"] = timeit(fwd_bwd(dense), repeats)
-    m_f, m_b = graphnca.num_line_graph_edges(graph)
+    m_f, m_b = graphnca.num_line_graph_edges(graph, "incident")
     row["line_graph_edges"] = m_f + m_b
     try:
-        ei_f, ei_b = graph.line_graph(max_bytes=explicit_gib * 2**30)
+        ei_f, ei_b = graph.line_graph("incident", max_bytes=explicit_gib * 2**30)
         row["explicit_fwd"] = timeit(lambda: perceive_explicit(x, ei_f, ei_b), max(2, repeats // 2))
         row["explicit_fwdbwd"] = timeit(fwd_bwd(lambda xg: perceive_explicit(xg, ei_f, ei_b)), max(2, repeats // 2))
     except ValueError:
         row["explicit_fwd"] = row["explicit_fwdbwd"] = None
-    conv = MetaNCAConv(hidden_size=H, widths=(width,)).to(device).eval()
+    conv = MetaNCAConv(hidden_size=H, widths=(width,), neighbourhood="incident").to(device).eval()
     torch.nn.init.normal_(conv.rule.rest[-1].weight, std=0.1)
-    p = perceive_hub(graph, x)
+    p = perceive_hub(graph, x, "incident")
     ones = torch.ones(E, 1, device=device)
     with torch.no_grad():
         row["rule_mlp"] = timeit(lambda: conv.rule(p), repeats)
         row["step_fused"] = timeit(lambda: conv(x, graph=graph, fire_mask=ones), repeats)
-        row["step_unfused"] = timeit(lambda: x + conv.rule(perceive_hub(graph, x)), repeats)
+        row["step_unfused"] = timeit(lambda: x + conv.rule(perceive_hub(graph, x, "incident")), repeats)
     row["hub_vs_dense"] = row["hub_fwd"] / row["dense_fwd"]
     row["explicit_vs_hub"] = row["explicit_fwd"] / row["hub_fwd"] if row["explicit_fwd"] else None
     row["step_vs_rule"] = row["step_fused"] / row["rule_mlp"]

@@ -79,7 +79,8 @@ def robustness(rules, out, steps=None, after=None, p: float = 0.3, samples: int 
             ax.axvline(at + 0.5, color="red", ls=":", lw=1.2,
                        label=f"damage after update {at}: one layer + {d['p']:.0%} of the other weights zeroed")
         ax.set(xlabel="updates (growth, then regrowth)", ylabel=f"mean test accuracy ({d['samples']} networks)",
-               ylim=(0, 1), title="zero-out and regrowth (dashed: 99 % of the accuracy before damage)")
+               ylim=(0, 1), title=f"zero-out and regrowth: {', '.join(r['label'] for r in d['results'])}\n"
+                                  f"(dashed: 99 % of the accuracy before damage)")
         ax.legend(fontsize=6, loc="lower right")
         return fig
     return finish(out, "robustness", record, plot, device)["summary"]
