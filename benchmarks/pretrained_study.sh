@@ -26,7 +26,7 @@ ADAM_LRS=${ADAM_LRS:-3e-4,1e-3,3e-3}
 WIDE=${WIDE:-}              # e.g. "784,40,10;784,50,50,10" instead of each suite's architectures
 DEPTH=${DEPTH:-}
 FDEPTH=${FDEPTH:-}
-ZERO_ARCHS=${ZERO_ARCHS:-784,100,100,10 784,64,64,10 784,50,50,50,10}
+ZERO_ARCHS=${ZERO_ARCHS:-784,100,100,10 784,64,64,10 784,200,200,10}
 STAB_ARCHS=${STAB_ARCHS:-784,100,100,10 784,64,64,10}
 PY=${PY:-python}
 only() { [[ -z "${ONLY:-}" || " $ONLY " == *" $1 "* ]]; }
