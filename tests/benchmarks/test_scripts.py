@@ -3,9 +3,7 @@ import json
 
 import pytest
 
-from graphnca.meta.trainer import Config, MetaTrainer, TaskConfig, TrainConfig
-
-from ._helpers import run
+from ._helpers import BENCH, run, tiny_mnist_rule
 
 
 @pytest.mark.parametrize("script, args, name", [
@@ -22,16 +20,8 @@ def test_benchmark_smoke(tmp_path, script, args, name):
 
 
 def test_grow_vs_train_smoke(tmp_path):
-    from graphnca.testing import write_fake_idx
-    write_fake_idx(tmp_path / "mnist", 64, 20)
-    cfg = Config(task=TaskConfig(task="mnist", archs=((784, 5, 10),), data_root=str(tmp_path / "mnist"),
-                                 mean_field=4.0, data_batch=16),
-                 train=TrainConfig(steps=2, batch_per_arch=2, pool_size=0, schedule="fixed:2", eval_every=0,
-                                   checkpoint_every=0))
-    tr = MetaTrainer(cfg, tmp_path / "run")
-    tr.run(progress=False)
-    ckpt = tr.save()
-    run("grow_vs_train.py", "--rule", str(ckpt), "--arch", "784,5,10", "--many", "3", "--repeats", "2",
+    rule = tiny_mnist_rule(tmp_path, 64, hidden=5)
+    run("grow_vs_train.py", "--rule", str(rule), "--arch", "784,5,10", "--many", "3", "--repeats", "2",
         "--adam-every", "1", "--max-epochs", "2", "--data-root", str(tmp_path / "mnist"), out=tmp_path)
     data = json.loads((tmp_path / "grow_vs_train.json").read_text())
     s = data["summary"]
@@ -41,17 +31,8 @@ def test_grow_vs_train_smoke(tmp_path):
 
 
 def test_arch_suite_smoke(tmp_path):
-    from graphnca.checkpoint import export_rule
-    from graphnca.testing import write_fake_idx
-    write_fake_idx(tmp_path / "mnist", 5100, 20)       # the Adam baseline holds out the last 5000 for validation
-    cfg = Config(task=TaskConfig(task="mnist", archs=((784, 6, 10),), data_root=str(tmp_path / "mnist"),
-                                 mean_field=4.0, data_batch=32),
-                 train=TrainConfig(steps=2, batch_per_arch=2, pool_size=0, schedule="fixed:2", eval_every=0,
-                                   checkpoint_every=0))
-    tr = MetaTrainer(cfg, tmp_path / "run")
-    tr.run(progress=False)
-    export_rule(tr.save(), tmp_path / "rule.pt")
-    run("arch_suite.py", "--rule", str(tmp_path / "rule.pt"), "--suite", "mnist-depth", "--archs",
+    rule = tiny_mnist_rule(tmp_path, 5100)
+    run("arch_suite.py", "--rule", str(rule), "--suite", "mnist-depth", "--archs",
         "784,6,10;784,5,4,3,10", "--data-root", str(tmp_path / "mnist"), "--samples", "2", "--adam-seeds", "1",
         "--lrs", "1e-3,3e-3", out=tmp_path)
     data = json.loads((tmp_path / "arch_suite_mnist-depth.json").read_text())
@@ -67,19 +48,19 @@ def test_design_study_runs_two_tiny_variants_and_writes_the_table(tmp_path):
                     "rule.hidden_size": 6, "rule.widths": [8], "train.schedule": "fixed:2", "train.grow_steps": 2,
                     "train.batch_per_arch": 2, "train.pool_size": 0, "train.eval_every": 0,
                     "train.checkpoint_every": 0}},
-                "tiny-consecutive": {"from": "tiny", "about": "one field changed",
-                                     "set": {"rule.neighbourhood": "consecutive"}}}
+                "tiny-incident": {"from": "tiny", "about": "one field changed",
+                                  "set": {"rule.neighbourhood": "incident"}}}
     (tmp_path / "v.json").write_text(json.dumps(variants))
-    run("design_study.py", "tiny", "tiny-consecutive", "--budget", "2", "--samples", "2", "--data-root",
+    run("design_study.py", "tiny", "tiny-incident", "--budget", "2", "--samples", "2", "--data-root",
         str(tmp_path / "mnist"), "--variants-file", str(tmp_path / "v.json"), "--panel", "784,5,4,10;784,9,10",
         out=tmp_path / "o")
-    for name in ("tiny", "tiny-consecutive"):
+    for name in ("tiny", "tiny-incident"):
         d = json.loads((tmp_path / "o" / f"{name}.json").read_text())
         assert d["meta_steps"] >= 1 and [r["arch"] for r in d["panel"]] == ["784-6-10", "784-5-4-10", "784-9-10"]
         assert [r["trained"] for r in d["panel"]] == [True, False, False] and len(d["panel"][1]["accs"]) == 2
-        assert d["config"]["rule"]["neighbourhood"] == ("consecutive" if "-" in name else "incident")
+        assert d["config"]["rule"]["neighbourhood"] == ("incident" if "-" in name else "consecutive")
     rows = json.loads((tmp_path / "o" / "table.json").read_text())["rows"]
-    assert sorted(r["variant"] for r in rows) == ["tiny", "tiny-consecutive"]
+    assert sorted(r["variant"] for r in rows) == ["tiny", "tiny-incident"]
     assert (tmp_path / "o" / "table.png").stat().st_size > 1000
 
 
@@ -88,18 +69,7 @@ def test_pretrained_study_runs_every_stage_at_tiny_sizes(tmp_path):
     import subprocess
     import sys
 
-    from graphnca.checkpoint import export_rule
-    from graphnca.testing import write_fake_idx
-    from ._helpers import BENCH
-    write_fake_idx(tmp_path / "mnist", 5100, 20)       # the tuned Adam holds out the last 5000 for validation
-    cfg = Config(task=TaskConfig(task="mnist", archs=((784, 6, 10),), data_root=str(tmp_path / "mnist"),
-                                 mean_field=4.0, data_batch=32),
-                 train=TrainConfig(steps=2, batch_per_arch=2, pool_size=0, schedule="fixed:2", eval_every=0,
-                                   checkpoint_every=0))
-    tr = MetaTrainer(cfg, tmp_path / "run")
-    tr.run(progress=False)
-    export_rule(tr.save(), tmp_path / "rule.pt")
-    rule = str(tmp_path / "rule.pt")
+    rule = str(tiny_mnist_rule(tmp_path, 5100))
     env = {**os.environ, "MNIST": str(tmp_path / "mnist"), "FASHION": str(tmp_path / "mnist"),
            "OUT": str(tmp_path / "o"),
            "RULE": rule, "ROBUST": rule, "FRULE": rule, "SAMPLES": "1", "HIDDEN": "5,7", "UPDATES": "5",
