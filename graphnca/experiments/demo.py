@@ -72,9 +72,12 @@ def _run_jobs(jobs: dict, workers: int, progress: bool) -> dict:
 
 def iris_rules(seed: int, steps: int | None) -> dict[str, Config]:
     """The three iris recipes: sample pool; no pool (a third of the steps); pool with zero-out damage (two thirds).
-    A dead zone of 0.2 makes grown networks exact fixed points of the rule (RESULTS.md, stability ablation)."""
+    A dead zone of 0.2 makes grown networks exact fixed points of the rule (RESULTS.md, stability ablation). On
+    this one small architecture the ``incident`` neighbourhood settles the pool rule far better than the default
+    ``consecutive`` (19,991 against 384 of 20,000 updates within 10 %, one run each at 1500 meta-steps)."""
     base = Config()
     base.rule.deadzone = 0.2
+    base.rule.neighbourhood = "incident"
     base.train.seed = seed
     base.train.steps = steps or IRIS_STEPS
     third = max(1, base.train.steps // 3)
