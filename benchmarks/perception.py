@@ -9,7 +9,8 @@ forward+backward of the ``[E, 3(1+H)]`` perception with
 
 and one full NCA step (``MetaNCAConv`` hub path) against the rule MLP alone on a ready ``[E, 3(1+H)]`` input.
 Every engine uses the ``incident`` neighbourhood, the largest line graph (the reference the others are tested
-against). All ratios come from the same process. Usage: ``python benchmarks/perception.py [--weights 1e3,1e4] [--out DIR]``.
+against). All ratios come from the same process.
+Usage: ``python benchmarks/perception.py [--weights 1e3,1e4] [--out DIR]``.
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 #
 #   MNIST=DIR FASHION=DIR bash benchmarks/pretrained_study.sh            # DIR: folders with the IDX files
 #   ONLY="grid wide" ...  SAMPLES=100 DEVICE=cuda ...                     # some stages; the protocol's 100 per cell
+#   THREADS=1 ...                                                         # torch threads (two stages side by side)
 #
 # Stages: grid (the [784, X, Y, 10] grid beside Adam, lr tuned per cell on a validation split), wide, depth,
 # fashion, stability (plain and robust rule), zero_out (three held-out architectures), robust_grid (what
@@ -29,6 +30,7 @@ FDEPTH=${FDEPTH:-}
 ZERO_ARCHS=${ZERO_ARCHS:-784,100,100,10 784,64,64,10 784,200,200,10}
 STAB_ARCHS=${STAB_ARCHS:-784,100,100,10 784,64,64,10}
 PY=${PY:-python}
+if [[ -n "${THREADS:-}" ]]; then export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS; fi
 only() { [[ -z "${ONLY:-}" || " $ONLY " == *" $1 "* ]]; }
 stage() { echo "== $1 ($(date +%T))"; }
 archs() { [[ -n "$1" ]] && echo --archs "$1" || true; }

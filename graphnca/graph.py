@@ -286,7 +286,8 @@ class WeightGraph:
         """One single-network graph per member (pairs with :meth:`split`)."""
         return [WeightGraph.from_arch(a).to(self.device) for a in self.archs]
 
-    def line_graph(self, neighbourhood: str = DEFAULT_NEIGHBOURHOOD, max_bytes: float = 2 ** 30) -> tuple[Tensor, Tensor]:
+    def line_graph(self, neighbourhood: str = DEFAULT_NEIGHBOURHOOD,
+                   max_bytes: float = 2 ** 30) -> tuple[Tensor, Tensor]:
         """Explicit line-graph edges ``(edge_index_f, edge_index_b)``, each ``[2, M]`` (row 0 neighbour, row 1 node).
 
         Raises ``ValueError`` when the two index tensors together would exceed ``max_bytes``.

@@ -32,7 +32,7 @@ def test_corrupt_foreign_code_and_missing(tmp_path):
         load_checkpoint(foreign)
     code = tmp_path / "code.pt"
     code.write_bytes(pickle.dumps(Evil()))
-    with pytest.raises(ValueError, match="is not a checkpoint \(not a torch.save archive"):
+    with pytest.raises(ValueError, match=r"is not a checkpoint \(not a torch.save archive"):
         load_checkpoint(code)
     with pytest.raises(ValueError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.pt")

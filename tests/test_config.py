@@ -8,9 +8,9 @@ from graphnca.meta.presets import PRESETS, preset
 
 
 def test_with_fields_sets_named_fields_and_refuses_unknown_ones():
-    cfg = with_fields(Config(), {"rule.neighbourhood": "consecutive", "task.archs": [[4, 6, 3]], "train.lr": 0.01})
-    assert cfg.rule.neighbourhood == "consecutive" and cfg.task.archs == ((4, 6, 3),) and cfg.train.lr == 0.01
-    assert Config().rule.neighbourhood == "incident"                    # the defaults are untouched
+    cfg = with_fields(Config(), {"rule.neighbourhood": "incident", "task.archs": [[4, 6, 3]], "train.lr": 0.01})
+    assert cfg.rule.neighbourhood == "incident" and cfg.task.archs == ((4, 6, 3),) and cfg.train.lr == 0.01
+    assert Config().rule.neighbourhood == "consecutive"                 # the defaults are untouched
     with pytest.raises(ValueError, match="no config field 'rule.nope'"):
         with_fields(Config(), {"rule.nope": 1})
     with pytest.raises(ValueError, match="no config field 'lr'"):

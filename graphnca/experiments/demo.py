@@ -137,7 +137,8 @@ def demo(out, seed: int = 0, steps: int | None = None, updates: int = HORIZON,
               "meta_training": {k: {"steps": done[k]["steps"], "wall_s": done[k]["wall_s"]}
                                 for k in ("pool", "no_pool", "damage")},
               "results": {"grid": "grid/heatmap.json", "stability": "stability/stability.json",
-                          "robustness": "robustness/robustness.json"}}
+                          "robustness": "robustness/robustness.json"}
+              | ({"robustness_mnist": "robustness_mnist/robustness.json"} if mnist_rob is not None else {})}
     finish(out, "demo", record, plot_demo)
     return rows              # the CLI prints them as one rounded table, then the folder and every PNG
 

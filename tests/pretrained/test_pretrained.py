@@ -8,6 +8,7 @@ from torch import nn
 
 import graphnca
 from graphnca.checkpoint import export_rule
+from graphnca.config import with_fields
 from graphnca.pretrained import RULES, fold_standardisation
 from graphnca.meta.presets import PRESETS, preset
 from graphnca.testing import write_fake_idx
@@ -56,6 +57,19 @@ def test_unknown_preset():
 
 def test_tiny_preset_run_lowers_the_loss_on_fake_mnist(tmp_path):
     tr = MetaTrainer(tiny_mnist(tmp_path), tmp_path / "run")
+    tr.run(progress=False)
+    losses = [r["loss"] for r in tr.history]
+    assert sum(losses[-10:]) / 10 < 0.9 * sum(losses[:10]) / 10
+
+
+def test_tiny_robust_run_with_pool_dead_zone_and_damage_lowers_the_loss_on_fake_mnist(tmp_path):
+    from graphnca.meta.presets import ROBUST
+    cfg = tiny_mnist(tmp_path, steps=150, pool_size=8, pool_fresh=1, pool_replace_every=5)  # the dead zone is slow
+    robust = {k: v for k, v in ROBUST.items() if k.split(".")[1] not in ("init_from", "lr", "warmup", "pool_size",
+                                                                        "pool_fresh", "pool_replace_every")}
+    cfg = with_fields(cfg, robust)                          # the robust recipe's dead zone, damage and losses
+    assert cfg.rule.deadzone > 0 and cfg.train.damage >= 1 and cfg.train.pool_size > 0
+    tr = MetaTrainer(cfg, tmp_path / "run")
     tr.run(progress=False)
     losses = [r["loss"] for r in tr.history]
     assert sum(losses[-10:]) / 10 < 0.9 * sum(losses[:10]) / 10
@@ -128,6 +142,29 @@ def test_shipped_rules_load_by_name(name):
     assert rule.mean is not None and rule.std is not None
     (model,) = rule.grow([784, 10, 10], n=1, seed=0)
     assert isinstance(model, nn.Sequential)
+
+
+# What each shipped rule grows, pinned when it was exported: (architecture, accuracies of networks 0 and 1 grown
+# with seed 0 on the first 2000 packaged MNIST test images, mean and std of network 0's logits on the first 500).
+# A change to growth, conversion or the rule file that changes what users get fails here. The Fashion-MNIST
+# rule is probed on MNIST images too: the pin is of its outputs, not of its accuracy.
+GROWN = {
+    "mnist": ([784, 30, 20, 10], (0.9095, 0.9075), 0.16999, 1.5951),
+    "mnist-robust": ([784, 30, 20, 10], (0.8965, 0.897), 0.17547, 1.7118),
+    "fashion-mnist": ([784, 40, 30, 20, 10], (0.065, 0.0675), 1.10636, 3.4661),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_shipped_rules_grow_what_they_grew_when_exported(name):
+    arch, accuracies, mean, std = GROWN[name]
+    x, y = graphnca.load_test_set("mnist", download=False)
+    models = graphnca.load_rule(name).grow(arch, n=2, seed=0)
+    with torch.no_grad():
+        got = [(m(x[:2000]).argmax(1) == y[:2000]).float().mean().item() for m in models]
+        logits = models[0](x[:500])
+    assert got == pytest.approx(accuracies, abs=1e-3)                     # at most two images of 2000 differ
+    assert (logits.mean().item(), logits.std().item()) == pytest.approx((mean, std), rel=1e-3, abs=1e-4)
 
 
 @pytest.mark.parametrize("bad, match", [("no-such-rule", "no pretrained rule named 'no-such-rule'"),
