@@ -1,6 +1,7 @@
 """Every CLI command on a tiny setting: it runs, prints a summary and writes valid JSON + PNG."""
 import importlib
 import json
+import re
 import warnings
 
 import pytest
@@ -304,6 +305,9 @@ def test_demo_tiny_writes_its_table_and_every_png(tmp_path, capsys):
         assert (tmp_path / png).stat().st_size > 1000 and png in out
     assert {"grid/heatmap.png", "stability/stability.png", "robustness/robustness.png", "demo.png"} <= set(
         demo["figures"])
+    regrowth = r"(\d+|never \(\d\.\d\d of \d\.\d\d\)) / (\d+|never \(\d\.\d\d of \d\.\d\d\))"
+    cells = [r["this run"] for r in demo["rows"] if "zero-out" in r["figure"]]
+    assert len(cells) == 2 and all(re.fullmatch(regrowth, c) for c in cells)    # iris and MNIST (mnist-robust)
     grid = read_json(tmp_path / "grid" / "heatmap.json")
     assert grid["rule"] == "mnist" and grid["samples"] == 1 and len(grid["grown_mean"]) == 2
     assert grid["rule_file"]["meta_step"] > 0 and len(grid["rule_file"]["sha256"]) == 64
