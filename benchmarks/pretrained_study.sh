@@ -54,7 +54,8 @@ fi
 if only stability; then
   for arch in $STAB_ARCHS; do stage "stability: $UPDATES updates of 2 grown $arch networks, plain and robust rule"
     $PY -m graphnca stability --rule "$RULE" --rule "$ROBUST" --data-root "$MNIST" --arch "$arch" \
-      --updates "$UPDATES" --samples 2 --loss-examples 4096 --device "$DEVICE" --out "$OUT/stability_${arch//,/-}" $FORCE
+      --updates "$UPDATES" --samples 2 --loss-examples 4096 --device "$DEVICE" \
+      --out "$OUT/stability_${arch//,/-}" $FORCE
   done
 fi
 if only zero_out; then
