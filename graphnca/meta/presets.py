@@ -8,8 +8,8 @@ presets add only how long to run and how often to evaluate. Command-line flags o
   ``consecutive`` neighbourhood, three small training networks (two with two hidden layers, one with one),
   rollouts of 8-12 steps with the loss after the last, grown in 10 steps.
 * ``mnist-robust``: ``mnist`` warm-started from the shipped ``mnist`` rule, then meta-trained with a sample pool,
-  a dead zone and zero-out damage (as the iris demo rules are): grown networks that stay put for thousands of
-  updates and regrow a zeroed layer.
+  a dead zone and zero-out damage (as the iris demo rules are), aiming at grown networks that stay put and
+  regrow a zeroed layer; at 1500 meta-steps it regrows partly and settles at a poor fixed point (RESULTS.md).
 * ``fashion-mnist``: the ``mnist`` recipe on three depth-3 networks of Fashion-MNIST.
 """
 from __future__ import annotations
