@@ -41,15 +41,15 @@ if only grid; then stage "MNIST [784, X, Y, 10] grid, $SAMPLES networks per cell
 fi
 if only wide; then stage "wider than ever trained: [784, W, W, 10], W = 200, 400, 1000"
   $PY benchmarks/arch_suite.py --rule "$RULE" --suite mnist-wide $(archs "$WIDE") --data-root "$MNIST" \
-    --samples "$SAMPLES" --no-adam --out "$OUT"
+    --samples "$SAMPLES" --no-adam --out "$OUT" $FORCE
 fi
 if only depth; then stage "unseen depth: [784, X, Y, Z, 10], X, Y, Z in {20, 50, 100}"
   $PY benchmarks/arch_suite.py --rule "$RULE" --suite mnist-depth $(archs "$DEPTH") --data-root "$MNIST" \
-    --samples "$SAMPLES" --no-adam --out "$OUT"
+    --samples "$SAMPLES" --no-adam --out "$OUT" $FORCE
 fi
 if only fashion; then stage "Fashion-MNIST depth-3 MLPs beside Adam with a tuned lr"
   $PY benchmarks/arch_suite.py --rule "$FRULE" --suite fashion-depth3 $(archs "$FDEPTH") --data-root "$FASHION" \
-    --samples "$SAMPLES" --adam-seeds 2 --adam-epochs 1 --lrs "$ADAM_LRS" --out "$OUT"
+    --samples "$SAMPLES" --adam-seeds 2 --adam-epochs 1 --lrs "$ADAM_LRS" --out "$OUT" $FORCE
 fi
 if only stability; then
   for arch in $STAB_ARCHS; do stage "stability: $UPDATES updates of 2 grown $arch networks, plain and robust rule"

@@ -91,3 +91,17 @@ def test_pretrained_study_runs_every_stage_at_tiny_sizes(tmp_path):
                            capture_output=True, text=True, timeout=300, cwd=BENCH.parent)
     assert again.returncode != 0 and "already holds results" in again.stderr
     assert (out / "mnist_grid" / "heatmap.json").read_bytes() == before
+
+
+def test_feature_probe_reads_out_every_hidden_layer(tmp_path):
+    rule = tiny_mnist_rule(tmp_path, 400, hidden=5)
+    run("feature_probe.py", "--rule", str(rule), "--arch", "784,5,10", "--arch", "784,6,4,10", "--samples", "2",
+        "--epochs", "5", "--data-root", str(tmp_path / "mnist"), out=tmp_path)
+    data = json.loads((tmp_path / "feature_probe_mnist.json").read_text())
+    assert [(r["arch"], r["net"]) for r in data["rows"]] == [("784-5-10", 0), ("784-5-10", 1),
+                                                             ("784-6-4-10", 0), ("784-6-4-10", 1)]
+    assert all(("hidden2" in r) == (r["arch"] == "784-6-4-10") and 0 <= r["hidden1"] <= 1 for r in data["rows"])
+    # the fake classes are bands of rows: a linear read-out of the pixels separates them, far above chance
+    assert data["baselines"]["pixels"] > 0.5 and set(data["baselines"]) == {"pixels", "cosines_K3", "cosines_K6",
+                                                                            "cosines_K12"}
+    assert (tmp_path / "feature_probe_mnist.png").stat().st_size > 1000
