@@ -47,7 +47,8 @@ class TrainConfig:
     batch_per_arch: int = 8          # task networks per architecture per meta-step
     pool_size: int = 16              # sample pool per architecture; 0 = always start from fresh states
     pool_fresh: int = 2              # fresh states in every batch (the rest come from the pool)
-    pool_replace_every: int = 25     # every N meta-steps the worst pooled state gives way to a freshly grown one
+    pool_replace_every: int = 25     # every N meta-steps one pooled state gives way to a freshly grown one ...
+    pool_replace: str = "worst"      # ... the worst (highest loss) or the oldest (drifting states stay and count)
     damage: int = 0                  # pooled samples per architecture hit by zero-out damage each meta-step
     damage_p: float = 0.3            # fraction of the other weights zeroed besides one whole layer
     grad_mode: str = "normalize"     # normalize: per-parameter unit-norm gradients; clip: global norm clip
@@ -176,6 +177,8 @@ def check_config(cfg: Config, data: TaskData) -> None:
                              f"inputs and {data.num_classes} outputs")
     if t.grad_mode not in ("normalize", "clip"):
         raise ValueError(f"grad_mode must be 'normalize' or 'clip', got {t.grad_mode!r}")
+    if t.pool_replace not in ("worst", "oldest"):
+        raise ValueError(f"pool_replace must be 'worst' or 'oldest', got {t.pool_replace!r}")
     if t.pool_size and not (t.batch_per_arch - t.pool_fresh <= t.pool_size
                             and t.pool_fresh + t.damage <= t.batch_per_arch and t.pool_replace_every >= 1):
         raise ValueError("need batch_per_arch - pool_fresh <= pool_size, pool_fresh + damage <= batch_per_arch "

@@ -64,3 +64,11 @@ def test_the_memory_estimate_grows_with_the_batch_and_the_rollout():
     assert meta_step_bytes(big) > 3.5 * meta_step_bytes(small) and meta_step_bytes(longer) > meta_step_bytes(small)
     ck = with_fields(longer, {"train.grad_checkpoint": True})
     assert meta_step_bytes(ck) < meta_step_bytes(longer)
+
+
+def test_pool_replace_must_name_a_rule():
+    from graphnca.config import check_config
+    from graphnca.data import load_task
+    cfg = with_fields(Config(), {"train.pool_replace": "random"})
+    with pytest.raises(ValueError, match="pool_replace must be 'worst' or 'oldest'"):
+        check_config(cfg, load_task("iris"))

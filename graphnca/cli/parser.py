@@ -185,8 +185,8 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
     return cfg
 
 
-_RULE_HELP = ("a pretrained rule's name (mnist, mnist-robust, fashion-mnist) or a rule file: a training checkpoint "
-              "or a `graphnca export` file")
+_RULE_HELP = ("a pretrained rule's name (mnist, mnist-relu, mnist-robust, fashion-mnist) or a rule file: a training "
+              "checkpoint or a `graphnca export` file")
 _DATA_HELP = ("folder with the task's four IDX files, gzipped or not (default: torchvision downloads them; the "
               "MNIST test set ships with the package for offline evaluation)")
 
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="meta-train a local rule")
     _add_config_flags(p)
     run = p.add_argument_group("run")
-    run.add_argument("--preset", default=None, help="start from a named recipe (mnist, mnist-robust, "
+    run.add_argument("--preset", default=None, help="start from a named recipe (mnist, mnist-relu, mnist-robust, "
                                                     "fashion-mnist); the flags above override its fields")
     run.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     run.add_argument("--force", action="store_true", help="replace an earlier run's checkpoint and results there "

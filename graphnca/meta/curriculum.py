@@ -17,8 +17,8 @@ class Curriculum:
 
     Per architecture a meta-step's ``batch_per_arch`` networks are ``pool_fresh`` fresh states, then pooled ones;
     zero-out damage hits the last ``damage`` of them (the best pooled states: a rule learns to regrow what it had
-    grown well). Pooled states (damaged or not) are written back, and every ``pool_replace_every`` steps the worst
-    pooled state gives way to the first fresh one's grown state. Without a pool every network starts fresh.
+    grown well). Pooled states (damaged or not) are written back, and every ``pool_replace_every`` steps one
+    pooled state (the worst or the oldest, ``pool_replace``) gives way to the first fresh one's grown state. Without a pool every network starts fresh.
     """
 
     def __init__(self, train: TrainConfig, hidden_size: int, init: InitConfig, graphs: list[WeightGraph],
@@ -40,8 +40,8 @@ class Curriculum:
             if self.pools is None:
                 xs.append(self.fresh(g, t.batch_per_arch)), picks.append(None)
                 continue
-            # pooled states live on (and age) until they are the worst at a replacement step: the rule is
-            # trained on states thousands of updates old, which is what keeps grown networks stable
+            # pooled states live on (and age) until they are replaced: the rule is trained on states that have
+            # been updated many times, which is what keeps grown networks stable
             idx = self.pools[a].sample(self.n_pooled, self.gen)
             pooled = self.pools[a].states[idx].to(self.device)                   # [K, E, 1 + H]
             x = torch.cat([self.fresh(g, t.pool_fresh), pooled])                 # [B, E, 1 + H]
@@ -63,5 +63,4 @@ class Curriculum:
             keep = slice(t.pool_fresh, t.batch_per_arch)
             pool.commit(idx, xa[keep], la[keep])
             if t.pool_fresh and (step + 1) % t.pool_replace_every == 0:
-                worst = torch.argmax(pool.loss).view(1)
-                pool.commit(worst, xa[:1], la[:1])
+                pool.replace(pool.victim(t.pool_replace), xa[:1], la[:1], step + 1)

@@ -7,13 +7,15 @@ from torch import Tensor
 
 
 class SamplePool:
-    """``P`` packed states ``[P, E, 1 + H]`` of one architecture with the loss each last had."""
+    """``P`` packed states ``[P, E, 1 + H]`` of one architecture with the loss each last had and the meta-step
+    it entered the pool (``born``; the initial fresh states count as born at step 0)."""
 
     def __init__(self, states: Tensor):
         if states.dim() != 3:
             raise ValueError(f"pool states must be [P, E, 1 + H], got {list(states.shape)}")
         self.states = states.detach().clone()
         self.loss = torch.full((states.shape[0],), float("inf"))
+        self.born = torch.zeros(states.shape[0], dtype=torch.long)
 
     def __len__(self) -> int:
         return self.states.shape[0]
@@ -33,11 +35,28 @@ class SamplePool:
         self.states[idx] = states.detach().to(self.states.device)
         self.loss[idx] = loss.detach().float().cpu()
 
+    def replace(self, idx: Tensor, states: Tensor, loss: Tensor, step: int) -> None:
+        """Put newly grown states in slots ``idx``: a commit that also restarts their age."""
+        self.commit(idx, states, loss)
+        self.born[idx] = step
+
+    def victim(self, rule: str) -> Tensor:
+        """The slot (``[1]``) a new state takes: the ``worst`` (highest loss) or the ``oldest`` (earliest born;
+        ties: the lowest slot). By loss, a state that starts to drift leaves before the rule must hold it; by
+        age, every state lives the same number of meta-steps, drifting or not."""
+        if rule == "worst":
+            return torch.argmax(self.loss).view(1)
+        if rule == "oldest":
+            return torch.argmin(self.born).view(1)
+        raise ValueError(f"pool replacement must be 'worst' or 'oldest', got {rule!r}")
+
     def state_dict(self) -> dict:
-        return {"states": self.states, "loss": self.loss}
+        return {"states": self.states, "loss": self.loss, "born": self.born}
 
     def load_state_dict(self, d: dict) -> None:
         if d["states"].shape != self.states.shape:
             raise ValueError(f"pool in checkpoint has shape {list(d['states'].shape)}, expected "
                              f"{list(self.states.shape)}")
         self.states, self.loss = d["states"].clone(), d["loss"].cpu().clone()   # losses stay on the host
+        # checkpoints from before ages were kept: every state counts as born at step 0
+        self.born = d["born"].cpu().clone() if "born" in d else torch.zeros(len(self), dtype=torch.long)

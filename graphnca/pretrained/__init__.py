@@ -23,7 +23,8 @@ from ..runinfo import resolve_device
 from ..state import State
 
 #: name -> file in this folder
-RULES = {"mnist": "mnist.pt", "mnist-robust": "mnist-robust.pt", "fashion-mnist": "fashion-mnist.pt"}
+RULES = {"mnist": "mnist.pt", "mnist-relu": "mnist-relu.pt", "mnist-robust": "mnist-robust.pt",
+         "fashion-mnist": "fashion-mnist.pt"}
 
 
 class PretrainedRule:

@@ -21,6 +21,21 @@ def test_pool_commit_after_a_step(tmp_path):
     assert int(changed.sum()) == 4     # 3 pooled samples + the replaced worst one
 
 
+@pytest.mark.parametrize("rule", ["worst", "oldest"])
+def test_replacement_step_takes_the_worst_or_the_oldest_slot(tmp_path, rule):
+    tr = MetaTrainer(tiny(steps=1, pool_fresh=1, pool_replace_every=1, pool_replace=rule), tmp_path)
+    for pool in tr.pools:           # slot 0 the worst and youngest, the last slot the best and oldest
+        pool.loss = torch.linspace(9, 1, len(pool))
+        pool.born = torch.arange(len(pool), 0, -1) + 10
+    x0, _ = tr.curriculum.draw()
+    picks = [torch.tensor([1, 2, 3])] * len(tr.pools)           # pooled slots that are neither candidate
+    tr.curriculum.commit(x0, torch.full((tr.batch_graph.num_graphs,), 0.5), picks, step=0)
+    target = 0 if rule == "worst" else len(tr.pools[0]) - 1
+    for pool in tr.pools:           # the fresh network's grown state took the target slot, born at step 1
+        assert (pool.born == 1).nonzero().flatten().tolist() == [target]
+        assert pool.loss[target].item() == 0.5 and pool.loss[[1, 2, 3]].eq(0.5).all()
+
+
 def test_damage_hits_the_best_pooled_states(tmp_path):
     cfg = tiny(damage=2, pool_fresh=1)
     tr = MetaTrainer(cfg, tmp_path)

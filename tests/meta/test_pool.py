@@ -29,3 +29,27 @@ def test_pool_errors():
     assert pool.sample(0).numel() == 0
     with pytest.raises(ValueError, match="does not fit"):
         pool.commit(torch.tensor([0]), torch.zeros(1, 5, 2), torch.zeros(1))
+
+
+def test_victim_is_the_worst_or_the_oldest():
+    pool = SamplePool(torch.zeros(4, 2, 3))
+    pool.loss = torch.tensor([0.1, 0.9, 0.5, 0.2])
+    pool.born = torch.tensor([7, 3, 9, 1])
+    assert pool.victim("worst").tolist() == [1]
+    assert pool.victim("oldest").tolist() == [3]
+    pool.replace(torch.tensor([3]), torch.ones(1, 2, 3), torch.tensor([2.0]), step=12)
+    assert pool.born.tolist() == [7, 3, 9, 12] and pool.victim("oldest").tolist() == [1]
+    assert pool.states[3].eq(1).all() and pool.loss[3].item() == 2.0
+    with pytest.raises(ValueError, match="'worst' or 'oldest'"):
+        pool.victim("newest")
+
+
+def test_state_dict_round_trip_keeps_ages_and_reads_files_without_them():
+    pool = SamplePool(torch.zeros(3, 2, 2))
+    pool.replace(torch.tensor([1]), torch.ones(1, 2, 2), torch.tensor([0.5]), step=4)
+    other = SamplePool(torch.zeros(3, 2, 2))
+    other.load_state_dict(pool.state_dict())
+    assert other.born.tolist() == [0, 4, 0] and other.states.equal(pool.states)
+    old = {k: v for k, v in pool.state_dict().items() if k != "born"}     # a checkpoint from before ages
+    other.load_state_dict(old)
+    assert other.born.tolist() == [0, 0, 0]
