@@ -18,7 +18,8 @@ class Curriculum:
     Per architecture a meta-step's ``batch_per_arch`` networks are ``pool_fresh`` fresh states, then pooled ones;
     zero-out damage hits the last ``damage`` of them (the best pooled states: a rule learns to regrow what it had
     grown well). Pooled states (damaged or not) are written back, and every ``pool_replace_every`` steps one
-    pooled state (the worst or the oldest, ``pool_replace``) gives way to the first fresh one's grown state. Without a pool every network starts fresh.
+    pooled state (the worst or the oldest, ``pool_replace``) gives way to the first fresh one's grown state.
+    Without a pool every network starts fresh.
     """
 
     def __init__(self, train: TrainConfig, hidden_size: int, init: InitConfig, graphs: list[WeightGraph],
