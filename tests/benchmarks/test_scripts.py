@@ -105,3 +105,25 @@ def test_feature_probe_reads_out_every_hidden_layer(tmp_path):
     assert data["baselines"]["pixels"] > 0.5 and set(data["baselines"]) == {"pixels", "cosines_K3", "cosines_K6",
                                                                             "cosines_K12"}
     assert (tmp_path / "feature_probe_mnist.png").stat().st_size > 1000
+
+
+def test_robust_panel_scores_two_rules_and_prints_one_line_each(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    rule = str(tiny_mnist_rule(tmp_path, 5100))
+    env = {**os.environ, "MNIST": str(tmp_path / "mnist"), "OUT": str(tmp_path / "o"), "UPDATES": "5",
+           "ARCH": "784,8,10", "SAMPLES": "2", "HIDDEN": "5,7", "PY": sys.executable}
+    proc = subprocess.run(["bash", str(BENCH / "robust_panel.sh"), f"a={rule}", f"b={rule}"], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=BENCH.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for name in ("a", "b"):
+        for f in ("stability/stability", "zero_out/robustness", "grid/heatmap"):
+            assert (tmp_path / "o" / name / f"{f}.json").exists(), (name, f)
+    rows = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] in (["a"], ["b"])]
+    assert len(rows) == 2 and rows[0][1:] == rows[1][1:]        # the same rule scores the same on the panel
+    assert json.loads((tmp_path / "o" / "a" / "grid" / "heatmap.json").read_text())["samples"] == 1
+    bad = subprocess.run(["bash", str(BENCH / "robust_panel.sh"), rule], env=env, capture_output=True, text=True,
+                         timeout=60, cwd=BENCH.parent)
+    assert bad.returncode == 2 and "expected NAME=RULE" in bad.stderr

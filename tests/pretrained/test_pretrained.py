@@ -66,7 +66,7 @@ def test_tiny_robust_run_with_pool_dead_zone_and_damage_lowers_the_loss_on_fake_
     from graphnca.meta.presets import ROBUST
     cfg = tiny_mnist(tmp_path, steps=200, pool_size=8, pool_fresh=1, pool_replace_every=5)  # the dead zone is slow
     robust = {k: v for k, v in ROBUST.items() if k.split(".")[1] not in ("init_from", "lr", "warmup", "pool_size",
-                                                                        "pool_fresh", "pool_replace_every")}
+                                                                        "pool_fresh", "pool_replace_every", "schedule")}
     cfg = with_fields(cfg, robust)                          # the robust recipe's dead zone, damage and losses
     assert cfg.rule.deadzone > 0 and cfg.train.damage >= 1 and cfg.train.pool_size > 0
     assert cfg.train.pool_replace == "oldest"                           # pooled states are replaced by age
@@ -153,7 +153,7 @@ def test_shipped_rules_load_by_name(name):
 GROWN = {
     "mnist": ([784, 30, 20, 10], (0.9095, 0.9075), 0.16999, 1.5951),
     "mnist-relu": ([784, 30, 20, 10], (0.9255, 0.9225), -5.89097, 2.5271),
-    "mnist-robust": ([784, 30, 20, 10], (0.901, 0.899), 0.24105, 1.6206),
+    "mnist-robust": ([784, 30, 20, 10], (0.899, 0.8995), 0.14988, 1.6188),
     "fashion-mnist": ([784, 40, 30, 20, 10], (0.0855, 0.089), -1.05616, 1.4387),
 }
 
