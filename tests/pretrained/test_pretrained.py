@@ -65,8 +65,8 @@ def test_tiny_preset_run_lowers_the_loss_on_fake_mnist(tmp_path):
 def test_tiny_robust_run_with_pool_dead_zone_and_damage_lowers_the_loss_on_fake_mnist(tmp_path):
     from graphnca.meta.presets import ROBUST
     cfg = tiny_mnist(tmp_path, steps=200, pool_size=8, pool_fresh=1, pool_replace_every=5)  # the dead zone is slow
-    robust = {k: v for k, v in ROBUST.items() if k.split(".")[1] not in ("init_from", "lr", "warmup", "pool_size",
-                                                                        "pool_fresh", "pool_replace_every", "schedule")}
+    tiny_keeps = ("init_from", "lr", "warmup", "pool_size", "pool_fresh", "pool_replace_every", "schedule")
+    robust = {k: v for k, v in ROBUST.items() if k.split(".")[1] not in tiny_keeps}
     cfg = with_fields(cfg, robust)                          # the robust recipe's dead zone, damage and losses
     assert cfg.rule.deadzone > 0 and cfg.train.damage >= 1 and cfg.train.pool_size > 0
     assert cfg.train.pool_replace == "oldest"                           # pooled states are replaced by age
